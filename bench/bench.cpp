@@ -1,0 +1,96 @@
+#include "bench/bench.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bench/server_run.hpp"
+#include "bench/stats.hpp"
+#include "common/boost_process.hpp"
+
+namespace knext::bench {
+namespace {
+
+struct Variant {
+  std::string name;
+  std::vector<std::string> argv;
+  std::vector<double> port_open;
+  std::vector<double> first_render;
+  std::vector<double> next_request;
+};
+
+std::string self_exe() {
+  std::error_code ec;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "knext-launch" : path.string();
+}
+
+std::vector<Variant> variants(const std::vector<std::string>& command) {
+  std::vector<std::string> launched{self_exe(), "--log-level=warn", "--"};
+  launched.insert(launched.end(), command.begin(), command.end());
+  return {
+      Variant{"plain " + command.front(), command, {}, {}, {}},
+      Variant{"knext-launch", launched, {}, {}, {}},
+  };
+}
+
+void print_table(const std::vector<Variant>& all, int runs) {
+  std::printf("\ncold start, %d runs per variant, alternating, warm page cache (ms, from spawn)\n",
+              runs);
+  std::printf("%-16s %10s %10s %10s %12s %12s %8s %10s\n", "variant", "port p50", "port p90",
+              "port min", "render p50", "render p90", "vs plain", "next p50");
+  double base = summarize(all.front().first_render).median;
+  for (const auto& v : all) {
+    auto port = summarize(v.port_open);
+    auto render = summarize(v.first_render);
+    auto next = summarize(v.next_request);
+    std::printf("%-16s %10.1f %10.1f %10.1f %12.1f %12.1f %7.2fx %10.1f\n", v.name.c_str(),
+                port.median, port.p90, port.min, render.median, render.p90,
+                base > 0 ? render.median / base : 0.0, next.median);
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int run(const Config& config) {
+  std::vector<std::string> command = effective_command(config);
+  if (config.command.empty() && !std::filesystem::exists("server.js")) {
+    std::fprintf(stderr,
+                 "knext-launch: --bench: no server.js in %s; run it in the standalone output "
+                 "directory or give the server command after --\n",
+                 std::filesystem::current_path().c_str());
+    return 2;
+  }
+  if (command.front().find('/') == std::string::npos &&
+      boost::process::search_path(command.front()).empty()) {
+    std::fprintf(stderr, "knext-launch: --bench: '%s' is not in PATH\n", command.front().c_str());
+    return 2;
+  }
+
+  auto all = variants(command);
+  for (int run = 1; run <= config.bench_runs; ++run) {
+    for (auto& v : all) {
+      auto result = measure_server_run({v.argv, {}, "/", 60'000});
+      if (!result) {
+        std::fprintf(stderr, "knext-launch: --bench: %s: %s\n", v.name.c_str(),
+                     result.error().message.c_str());
+        return 1;
+      }
+      v.port_open.push_back(result->port_open_ms);
+      v.first_render.push_back(result->first_render_ms);
+      v.next_request.push_back(result->next_request_ms);
+      std::fprintf(stderr, "run %d/%d %-14s port %7.1f ms  first render %7.1f ms (HTTP %ld)\n", run,
+                   config.bench_runs, v.name.c_str(), result->port_open_ms, result->first_render_ms,
+                   result->first_status);
+    }
+  }
+  print_table(all, config.bench_runs);
+  return 0;
+}
+
+}  // namespace knext::bench

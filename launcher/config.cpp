@@ -1,0 +1,231 @@
+#include "launcher/config.hpp"
+
+#include <cxxopts.hpp>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdlib>
+
+#include "launcher/duration.hpp"
+
+namespace knext {
+namespace {
+
+// Returns false when the value is not one of the allowed ones.
+using Setter = bool (*)(Config&, std::string_view value);
+
+struct OptionSpec {
+  const char* name;
+  const char* help;
+  const char* allowed;  // what an error message says is allowed
+  bool is_switch;       // may be given without a value
+  Setter set;
+};
+
+template <auto Member>
+bool set_duration(Config& c, std::string_view v) {
+  auto d = parse_duration(v);
+  if (!d) return false;
+  c.*Member = *d;
+  return true;
+}
+
+template <auto Member>
+bool set_bool(Config& c, std::string_view v) {
+  auto b = parse_bool(v);
+  if (!b) return false;
+  c.*Member = *b;
+  return true;
+}
+
+bool set_mode(Config& c, std::string_view v, Mode mode) {
+  auto b = parse_bool(v);
+  if (!b) return false;
+  if (*b) c.mode = mode;
+  return true;
+}
+
+bool set_log_format(Config& c, std::string_view v) {
+  if (v == "text") {
+    c.log_format = LogFormat::kText;
+  } else if (v == "json") {
+    c.log_format = LogFormat::kJson;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool set_log_level(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, LogLevel>, 6> kLevels{{
+      {"trace", LogLevel::kTrace},
+      {"debug", LogLevel::kDebug},
+      {"info", LogLevel::kInfo},
+      {"warn", LogLevel::kWarn},
+      {"error", LogLevel::kError},
+      {"off", LogLevel::kOff},
+  }};
+  for (auto [name, level] : kLevels) {
+    if (v == name) {
+      c.log_level = level;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool set_runs(Config& c, std::string_view v) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || end != v.data() + v.size() || n < 1 || n > 1000) return false;
+  c.bench_runs = n;
+  return true;
+}
+
+const std::vector<OptionSpec>& specs() {
+  static const std::vector<OptionSpec> kSpecs = {
+      {"grace", "Shutdown grace: after SIGTERM/SIGINT, wait this long before SIGKILL (default 25s)",
+       "a duration such as 25s, 500ms, 2m", false, set_duration<&Config::grace>},
+      {"leftover-grace",
+       "After the main child exits, how long its leftover processes get between SIGTERM and "
+       "SIGKILL (default 2s)",
+       "a duration such as 2s, 500ms", false, set_duration<&Config::leftover_grace>},
+      {"signal-group", "Forward signals to the child's whole process group (default false)",
+       "true or false", true, set_bool<&Config::signal_group>},
+      {"log-format", "Log line format: text or json (default text)", "text or json", false,
+       set_log_format},
+      {"log-level", "Minimum log level: trace, debug, info, warn, error, off (default info)",
+       "trace, debug, info, warn, error or off", false, set_log_level},
+      {"bench", "Run the local cold-start comparison instead of supervising", "true or false", true,
+       [](Config& c, std::string_view v) { return set_mode(c, v, Mode::kBench); }},
+      {"runs", "With --bench: runs per variant (default 5)", "a whole number from 1 to 1000", false,
+       set_runs},
+  };
+  return kSpecs;
+}
+
+std::string env_name(std::string_view flag) {
+  std::string out = "KNEXT_";
+  for (char ch : flag) out.push_back(ch == '-' ? '_' : static_cast<char>(std::toupper(ch)));
+  return out;
+}
+
+cxxopts::Options make_options() {
+  cxxopts::Options options("knext-launch",
+                           "PID 1 for Next.js standalone servers: supervises CMD (default `node "
+                           "server.js`) as a correct init.\n");
+  options.custom_help("[options]");
+  options.positional_help("[-- CMD ARGS...]");
+  auto add = options.add_options();
+  add("h,help", "Print this help and exit");
+  add("version", "Print the version and exit");
+  for (const auto& spec : specs()) {
+    std::string help = std::string(spec.help) + " [env " + env_name(spec.name) + "]";
+    auto value = cxxopts::value<std::string>();
+    if (spec.is_switch) value->implicit_value("true");
+    add(spec.name, help, value);
+  }
+  add("command", "", cxxopts::value<std::vector<std::string>>());
+  options.parse_positional({"command"});
+  return options;
+}
+
+// cxxopts words its errors with the option name between quotes; pull it out to name the flag.
+std::string quoted_name(const std::string& what) {
+  auto first = what.find_first_of("'\xe2");
+  if (first == std::string::npos) return what;
+  auto start = what.find_first_not_of("'\xe2\x80\x98", first);
+  auto stop = what.find_first_of("'\xe2", start);
+  return what.substr(start, stop == std::string::npos ? std::string::npos : stop - start);
+}
+
+std::string dashed(const std::string& name) {
+  return (name.size() == 1 ? "-" : "--") + name;
+}
+
+}  // namespace
+
+EnvLookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLookup& env) {
+  Config config;
+  auto dashdash = std::find(args.begin(), args.end(), "--");
+  std::vector<std::string> flags(args.begin(), dashdash);
+  std::vector<std::string> after_dashdash;
+  if (dashdash != args.end()) after_dashdash.assign(dashdash + 1, args.end());
+
+  std::vector<const char*> argv{"knext-launch"};
+  for (const auto& f : flags) argv.push_back(f.c_str());
+
+  auto options = make_options();
+  cxxopts::ParseResult result;
+  try {
+    result = options.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const cxxopts::exceptions::no_such_option& e) {
+    return Error{"unknown flag '" + dashed(quoted_name(e.what())) +
+                 "'; see --help for the allowed flags (put the command and its own flags after "
+                 "--)"};
+  } catch (const cxxopts::exceptions::missing_argument& e) {
+    auto name = quoted_name(e.what());
+    for (const auto& spec : specs()) {
+      if (name == spec.name) return Error{dashed(name) + " needs a value: " + spec.allowed};
+    }
+    return Error{dashed(name) + " needs a value"};
+  } catch (const cxxopts::exceptions::exception& e) {
+    return Error{std::string("bad command line: ") + e.what() + "; see --help"};
+  }
+
+  if (result.count("help")) {
+    config.mode = Mode::kHelp;
+    return config;
+  }
+  if (result.count("version")) {
+    config.mode = Mode::kVersion;
+    return config;
+  }
+
+  for (const auto& spec : specs()) {
+    std::string value;
+    std::string source;
+    if (result.count(spec.name)) {
+      value = result[spec.name].as<std::string>();
+      source = dashed(spec.name);
+    } else if (auto from_env = env(env_name(spec.name))) {
+      value = *from_env;
+      source = env_name(spec.name) + " (for " + dashed(spec.name) + ")";
+    } else {
+      continue;
+    }
+    if (!spec.set(config, value)) {
+      return Error{source + ": '" + value + "' is not allowed; use " + spec.allowed};
+    }
+  }
+
+  if (result.count("command")) config.command = result["command"].as<std::vector<std::string>>();
+  config.command.insert(config.command.end(), after_dashdash.begin(), after_dashdash.end());
+  if (config.mode == Mode::kRun && !config.command.empty() && config.command.front().empty()) {
+    return Error{"the command is an empty string; give a program name or path after --"};
+  }
+  return config;
+}
+
+std::string help_text() {
+  return make_options().help({""}) +
+         "\nWith no CMD, runs `node server.js` in the working directory.\n"
+         "Exit status: the child's, or 128+N if it died of signal N; 2 for bad options; 126/127 "
+         "if CMD cannot be executed / is not found.\n";
+}
+
+std::vector<std::string> effective_command(const Config& config) {
+  if (!config.command.empty()) return config.command;
+  return {"node", "server.js"};
+}
+
+}  // namespace knext

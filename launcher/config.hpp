@@ -1,0 +1,40 @@
+#pragma once
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/expected.hpp"
+
+namespace knext {
+
+enum class Mode { kRun, kBench, kHelp, kVersion };
+enum class LogFormat { kText, kJson };
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
+
+struct Config {
+  Mode mode = Mode::kRun;
+  // What to supervise; empty means the default `node server.js` in the working directory.
+  std::vector<std::string> command;
+  std::chrono::milliseconds grace{25'000};
+  std::chrono::milliseconds leftover_grace{2'000};
+  bool signal_group = false;
+  LogFormat log_format = LogFormat::kText;
+  LogLevel log_level = LogLevel::kInfo;
+  int bench_runs = 5;
+};
+
+// Looks up an environment variable; injectable so tests need not touch the real environment.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup process_env();
+
+// Flags win over KNEXT_<NAME> variables. Errors are one line naming the flag and what is allowed.
+Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLookup& env);
+std::string help_text();
+
+// The command actually run: the configured one, or `node server.js`.
+std::vector<std::string> effective_command(const Config& config);
+
+}  // namespace knext

@@ -1,0 +1,34 @@
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench/bench.hpp"
+#include "launcher/config.hpp"
+#include "launcher/log.hpp"
+#include "launcher/run.hpp"
+#include "launcher/timeline.hpp"
+#include "launcher/version.hpp"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto config = knext::parse_config(args, knext::process_env());
+  if (!config) {
+    std::fprintf(stderr, "knext-launch: %s\n", config.error().message.c_str());
+    return 2;
+  }
+  switch (config->mode) {
+    case knext::Mode::kHelp:
+      std::fputs(knext::help_text().c_str(), stdout);
+      return 0;
+    case knext::Mode::kVersion:
+      std::printf("knext-launch %s\n", knext::kVersion);
+      return 0;
+    default:
+      break;
+  }
+  if (config->mode == knext::Mode::kBench) return knext::bench::run(*config);
+  knext::log::init(config->log_format, config->log_level);
+  knext::Timeline timeline;
+  timeline.mark("config-parsed");
+  return knext::run_supervised(*config, timeline);
+}

@@ -1,0 +1,67 @@
+#pragma once
+#include <sys/types.h>
+#include <uv.h>
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/expected.hpp"
+#include "launcher/init_process.hpp"
+#include "launcher/spawn.hpp"
+#include "launcher/timeline.hpp"
+#include "launcher/uv_handle.hpp"
+
+namespace knext {
+
+struct SupervisorOptions {
+  std::chrono::milliseconds grace{25'000};
+  std::chrono::milliseconds leftover_grace{2'000};
+  bool signal_group = false;
+  InitRole role = InitRole::kPlainParent;
+};
+
+// Runs one main child as init: forwards signals, reaps everything, enforces the shutdown grace,
+// clears leftover processes after the child is gone, and yields the exit code to report.
+class Supervisor {
+ public:
+  Supervisor(uv_loop_t* loop, SupervisorOptions options, Timeline& timeline);
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Installs signal handling, then spawns. On failure the error's code is the exit code to use.
+  Status start(const SpawnRequest& request);
+  // Runs the loop until the child and its leftovers are gone; returns the exit code.
+  int wait();
+
+  pid_t child_pid() const { return child_; }
+  bool child_running() const { return child_ > 0 && !child_status_; }
+
+ private:
+  void on_signal(int signum);
+  void on_sigchld();
+  void on_child_exit(int wait_status);
+  void on_grace_expired();
+  void check_leftovers();
+  void kill_leftovers();
+  void finish();
+  int send_to_child(int signum);
+  std::chrono::milliseconds leftover_budget() const;
+
+  uv_loop_t* loop_;
+  SupervisorOptions options_;
+  Timeline& timeline_;
+  std::vector<UvHandle<uv_signal_t>> signal_handles_;
+  Timer grace_timer_;
+  Timer leftover_timer_;
+  Timer leftover_poll_;
+  pid_t child_ = -1;
+  std::optional<int> child_status_;
+  std::optional<SteadyClock::time_point> shutdown_started_;
+  bool grace_expired_ = false;
+  bool killing_leftovers_ = false;
+  bool done_ = false;
+};
+
+}  // namespace knext

@@ -1,0 +1,15 @@
+#include "launcher/timeline.hpp"
+
+#include "common/clock.hpp"
+#include "launcher/log.hpp"
+
+namespace knext {
+
+double Timeline::mark(std::string_view name, std::string_view detail) {
+  double ms = ms_since_start();
+  phases_.push_back({std::string(name), ms});
+  log::phase(name, ms, detail);
+  return ms;
+}
+
+}  // namespace knext

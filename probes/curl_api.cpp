@@ -1,0 +1,68 @@
+#include "probes/curl_api.hpp"
+
+#include <dlfcn.h>
+
+#include <mutex>
+
+namespace knext {
+namespace {
+
+template <class F>
+bool load(void* lib, const char* name, F& out) {
+  out = reinterpret_cast<F>(dlsym(lib, name));
+  return out != nullptr;
+}
+
+Expected<CurlApi> load_curl() {
+  void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* why = dlerror();
+    return Error{std::string("cannot load libcurl.so.4: ") + (why ? why : "unknown error")};
+  }
+  CurlApi api{};
+  bool ok = load(lib, "curl_global_init", api.global_init) &&
+            load(lib, "curl_easy_init", api.easy_init) &&
+            load(lib, "curl_easy_setopt", api.easy_setopt) &&
+            load(lib, "curl_easy_perform", api.easy_perform) &&
+            load(lib, "curl_easy_getinfo", api.easy_getinfo) &&
+            load(lib, "curl_easy_cleanup", api.easy_cleanup) &&
+            load(lib, "curl_easy_strerror", api.easy_strerror);
+  if (!ok) return Error{"libcurl.so.4 lacks an expected symbol"};
+  api.global_init(CURL_GLOBAL_DEFAULT);
+  return api;  // the library stays loaded for the life of the process
+}
+
+size_t append_body(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+}  // namespace
+
+Expected<const CurlApi*> curl_api() {
+  static std::once_flag once;
+  static std::unique_ptr<Expected<CurlApi>> loaded;
+  std::call_once(once, [] { loaded = std::make_unique<Expected<CurlApi>>(load_curl()); });
+  if (!*loaded) return loaded->error();
+  return &loaded->value();
+}
+
+Expected<HttpResponse> http_get(const std::string& url, long timeout_ms) {
+  auto api = curl_api();
+  if (!api) return api.error();
+  const CurlApi& c = **api;
+  std::unique_ptr<CURL, void (*)(CURL*)> easy(c.easy_init(), c.easy_cleanup);
+  if (!easy) return Error{"curl_easy_init failed"};
+  HttpResponse response;
+  c.easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
+  c.easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, timeout_ms);
+  c.easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
+  c.easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, append_body);
+  c.easy_setopt(easy.get(), CURLOPT_WRITEDATA, &response.body);
+  CURLcode rc = c.easy_perform(easy.get());
+  if (rc != CURLE_OK) return Error{std::string("GET ") + url + ": " + c.easy_strerror(rc)};
+  c.easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  return response;
+}
+
+}  // namespace knext

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Quick-start command 2: set everything up, run every test, end with "N passed, N failed".
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/setup.sh" || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+export PATH="$ROOT/.deps/node/bin:$PATH"
+LOGS="$ROOT/build/test-logs"
+mkdir -p "$LOGS"
+
+passed=0
+failed=0
+add_counts() {  # name, passed, failed
+  echo "== $1: $2 passed, $3 failed"
+  passed=$((passed + $2))
+  failed=$((failed + $3))
+}
+
+# doctest binaries: the summary line is "[doctest] test cases: T | P passed | F failed | ..."
+run_doctest() {
+  local name=$1 bin=$2 log="$LOGS/$1.log"
+  echo "-- $name"
+  "$bin" --no-colors=true >"$log" 2>&1
+  local rc=$?
+  local summary
+  summary=$(grep -E '^\[doctest\] test cases:' "$log" | tail -1)
+  if [[ -z "$summary" ]]; then
+    tail -30 "$log"
+    add_counts "$name" 0 1
+    return
+  fi
+  local p f
+  p=$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$summary")
+  f=$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$summary")
+  if ((rc != 0 || f > 0)); then
+    grep -B2 -A12 -E 'ERROR|FATAL|TEST CASE' "$log" | tail -80
+    ((f == 0)) && f=1
+  fi
+  add_counts "$name" "$p" "$f"
+}
+
+# node --test: the TAP summary has "# pass N" and "# fail N".
+run_node_tests() {
+  local name=$1 dir=$2 log="$LOGS/$1.log"
+  echo "-- $name"
+  (cd "$ROOT" && node --test --test-reporter=tap "$dir"/*.test.cjs) >"$log" 2>&1
+  local rc=$?
+  local p f
+  p=$(grep -E '^# pass ' "$log" | tail -1 | awk '{print $3}')
+  f=$(grep -E '^# fail ' "$log" | tail -1 | awk '{print $3}')
+  p=${p:-0}
+  f=${f:-0}
+  if ((rc != 0 || f > 0)); then
+    grep -E -A15 '^not ok|^ *not ok' "$log" | head -80
+    ((f == 0)) && f=1
+  fi
+  add_counts "$name" "$p" "$f"
+}
+
+run_doctest unit "$ROOT/build/tests/unit-tests"
+run_doctest pid1 "$ROOT/build/tests/integration-tests"
+if compgen -G "$ROOT/tests/hook/*.test.cjs" >/dev/null; then
+  run_node_tests hook "tests/hook"
+fi
+
+echo "$passed passed, $failed failed"
+((failed == 0))

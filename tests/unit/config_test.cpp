@@ -1,0 +1,129 @@
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "launcher/config.hpp"
+
+using knext::Config;
+using knext::parse_config;
+
+namespace {
+
+knext::EnvLookup env_of(std::map<std::string, std::string> vars) {
+  return [vars](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+knext::Expected<Config> parse(std::vector<std::string> args,
+                              std::map<std::string, std::string> env = {}) {
+  return parse_config(args, env_of(std::move(env)));
+}
+
+}  // namespace
+
+TEST_CASE("defaults: supervise node server.js, 25s grace, text logs") {
+  auto c = parse({});
+  REQUIRE(c.ok());
+  CHECK(c->mode == knext::Mode::kRun);
+  CHECK(c->grace == std::chrono::seconds(25));
+  CHECK_FALSE(c->signal_group);
+  CHECK(c->log_format == knext::LogFormat::kText);
+  CHECK(knext::effective_command(*c) == std::vector<std::string>{"node", "server.js"});
+}
+
+TEST_CASE("the command after -- is kept verbatim, its own flags included") {
+  auto c = parse({"--grace=3s", "--", "node", "--inspect", "server.js", "--grace=9s"});
+  REQUIRE(c.ok());
+  CHECK(c->grace == std::chrono::seconds(3));
+  CHECK(c->command == std::vector<std::string>{"node", "--inspect", "server.js", "--grace=9s"});
+}
+
+TEST_CASE("a command without -- is taken from the positional arguments") {
+  auto c = parse({"sleep", "1"});
+  REQUIRE(c.ok());
+  CHECK(c->command == std::vector<std::string>{"sleep", "1"});
+}
+
+TEST_CASE("every flag reads KNEXT_<NAME> and the flag wins") {
+  auto from_env = parse({}, {{"KNEXT_GRACE", "500ms"},
+                             {"KNEXT_SIGNAL_GROUP", "yes"},
+                             {"KNEXT_LOG_FORMAT", "json"},
+                             {"KNEXT_LOG_LEVEL", "debug"},
+                             {"KNEXT_LEFTOVER_GRACE", "1s"}});
+  REQUIRE(from_env.ok());
+  CHECK(from_env->grace == std::chrono::milliseconds(500));
+  CHECK(from_env->signal_group);
+  CHECK(from_env->log_format == knext::LogFormat::kJson);
+  CHECK(from_env->log_level == knext::LogLevel::kDebug);
+  CHECK(from_env->leftover_grace == std::chrono::seconds(1));
+
+  auto flag_wins = parse({"--grace", "7s", "--signal-group=false"},
+                         {{"KNEXT_GRACE", "500ms"}, {"KNEXT_SIGNAL_GROUP", "1"}});
+  REQUIRE(flag_wins.ok());
+  CHECK(flag_wins->grace == std::chrono::seconds(7));
+  CHECK_FALSE(flag_wins->signal_group);
+}
+
+TEST_CASE("a switch given alone is true") {
+  auto c = parse({"--signal-group"});
+  REQUIRE(c.ok());
+  CHECK(c->signal_group);
+}
+
+TEST_CASE("bad values name the flag and what is allowed") {
+  auto bad_grace = parse({"--grace=soon"});
+  REQUIRE_FALSE(bad_grace.ok());
+  CHECK(bad_grace.error().message.find("--grace") != std::string::npos);
+  CHECK(bad_grace.error().message.find("'soon'") != std::string::npos);
+  CHECK(bad_grace.error().message.find("duration") != std::string::npos);
+
+  auto bad_env = parse({}, {{"KNEXT_LOG_FORMAT", "xml"}});
+  REQUIRE_FALSE(bad_env.ok());
+  CHECK(bad_env.error().message.find("KNEXT_LOG_FORMAT") != std::string::npos);
+  CHECK(bad_env.error().message.find("text or json") != std::string::npos);
+
+  auto bad_level = parse({"--log-level", "loud"});
+  REQUIRE_FALSE(bad_level.ok());
+  CHECK(bad_level.error().message.find("--log-level") != std::string::npos);
+
+  auto bad_bool = parse({"--signal-group=maybe"});
+  REQUIRE_FALSE(bad_bool.ok());
+  CHECK(bad_bool.error().message.find("true or false") != std::string::npos);
+
+  auto bad_runs = parse({"--runs=0"});
+  REQUIRE_FALSE(bad_runs.ok());
+  CHECK(bad_runs.error().message.find("--runs") != std::string::npos);
+}
+
+TEST_CASE("an unknown flag is named, and a missing value says what is allowed") {
+  auto unknown = parse({"--frobnicate"});
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().message.find("'--frobnicate'") != std::string::npos);
+
+  auto missing = parse({"--grace"});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("--grace needs a value") != std::string::npos);
+}
+
+TEST_CASE("error messages are one line") {
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"--grace=x"}, {"--nope"}, {"--grace"}, {"--log-format=yaml"}, {"--", ""}}) {
+    auto c = parse(args);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().message.find('\n') == std::string::npos);
+    CHECK_FALSE(c.error().message.empty());
+  }
+}
+
+TEST_CASE("help and version modes") {
+  CHECK(parse({"--help"})->mode == knext::Mode::kHelp);
+  CHECK(parse({"-h"})->mode == knext::Mode::kHelp);
+  CHECK(parse({"--version"})->mode == knext::Mode::kVersion);
+  auto help = knext::help_text();
+  for (auto name : {"--grace", "--signal-group", "--log-format", "--log-level", "KNEXT_GRACE"}) {
+    CHECK(help.find(name) != std::string::npos);
+  }
+}
