@@ -21,6 +21,8 @@ struct OptionSpec {
   const char* allowed;  // what an error message says is allowed
   bool is_switch;       // may be given without a value
   Setter set;
+  bool repeatable = false;         // may be given many times; the setter appends
+  const char* env_name = nullptr;  // default KNEXT_<NAME>; a repeatable one is comma-separated
 };
 
 template <auto Member>
@@ -75,6 +77,74 @@ bool set_log_level(Config& c, std::string_view v) {
   return false;
 }
 
+template <class Enum, size_t N>
+bool set_enum(Enum& out, std::string_view v,
+              const std::array<std::pair<std::string_view, Enum>, N>& names) {
+  for (auto [name, value] : names) {
+    if (v == name) {
+      out = value;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool set_gate(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, GateMode>, 4> kNames{{
+      {"auto", GateMode::kAuto},
+      {"handoff", GateMode::kHandoff},
+      {"proxy", GateMode::kProxy},
+      {"none", GateMode::kNone},
+  }};
+  return set_enum(c.gate, v, kNames);
+}
+
+bool set_warm_fail(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, WarmFail>, 2> kNames{{
+      {"open", WarmFail::kOpen},
+      {"exit", WarmFail::kExit},
+  }};
+  return set_enum(c.warm_fail, v, kNames);
+}
+
+bool is_url_path(std::string_view v) {
+  if (v.empty() || v.front() != '/') return false;
+  for (unsigned char ch : v) {
+    if (ch <= 0x20 || ch >= 0x7f) return false;
+  }
+  return true;
+}
+
+bool add_warm_path(Config& c, std::string_view v) {
+  if (!is_url_path(v)) return false;
+  c.warm_paths.emplace_back(v);
+  return true;
+}
+
+bool set_ready_path(Config& c, std::string_view v) {
+  if (!is_url_path(v)) return false;
+  c.ready_path = std::string(v);
+  return true;
+}
+
+bool set_port_number(int& out, std::string_view v, int min) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || end != v.data() + v.size() || n < min || n > 65535) return false;
+  out = n;
+  return true;
+}
+
+bool set_admin_port(Config& c, std::string_view v) {
+  return set_port_number(c.admin_port, v, 0);
+}
+
+bool set_hook(Config& c, std::string_view v) {
+  if (v.empty()) return false;
+  c.hook_path = std::string(v);
+  return true;
+}
+
 bool set_runs(Config& c, std::string_view v) {
   int n = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
@@ -101,13 +171,49 @@ const std::vector<OptionSpec>& specs() {
        [](Config& c, std::string_view v) { return set_mode(c, v, Mode::kBench); }},
       {"runs", "With --bench: runs per variant (default 5)", "a whole number from 1 to 1000", false,
        set_runs},
+      {"gate",
+       "Hold readiness until warm: auto, handoff, proxy or none (default auto: handoff "
+       "for node, none otherwise)",
+       "auto, handoff, proxy or none", false, set_gate},
+      {"warm-path", "Path requested before the gate opens; repeatable (default /)",
+       "a URL path starting with / (no spaces)", false, add_warm_path, true, "KNEXT_WARM_PATHS"},
+      {"warm-timeout", "How long warm-up may take before --warm-fail applies (default 60s)",
+       "a duration such as 60s, 90s, 2m", false, set_duration<&Config::warm_timeout>},
+      {"warm-fail", "When warm-up fails or times out: open the gate anyway, or exit (default open)",
+       "open or exit", false, set_warm_fail},
+      {"ready-path",
+       "With --gate=proxy: path answered 503 until warm, 200 after (default "
+       "/_knext/ready)",
+       "a URL path starting with / (no spaces)", false, set_ready_path},
+      {"admin-port", "Port for /healthz /readyz /metrics /startup; 0 turns it off (default 9901)",
+       "a port number from 0 to 65535", false, set_admin_port},
+      {"hook", "Path of knext-hook.cjs (default: found beside the binary)", "a file path", false,
+       set_hook},
   };
   return kSpecs;
 }
 
-std::string env_name(std::string_view flag) {
+std::string env_name_of(std::string_view flag) {
   std::string out = "KNEXT_";
   for (char ch : flag) out.push_back(ch == '-' ? '_' : static_cast<char>(std::toupper(ch)));
+  return out;
+}
+
+std::string env_name(const OptionSpec& spec) {
+  return spec.env_name != nullptr ? spec.env_name : env_name_of(spec.name);
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char ch : text + ",") {
+    if (ch != ',') {
+      item.push_back(ch);
+    } else if (!item.empty()) {
+      out.push_back(item);
+      item.clear();
+    }
+  }
   return out;
 }
 
@@ -121,7 +227,11 @@ cxxopts::Options make_options() {
   add("h,help", "Print this help and exit");
   add("version", "Print the version and exit");
   for (const auto& spec : specs()) {
-    std::string help = std::string(spec.help) + " [env " + env_name(spec.name) + "]";
+    std::string help = std::string(spec.help) + " [env " + env_name(spec) + "]";
+    if (spec.repeatable) {
+      add(spec.name, help, cxxopts::value<std::vector<std::string>>());
+      continue;
+    }
     auto value = cxxopts::value<std::string>();
     if (spec.is_switch) value->implicit_value("true");
     add(spec.name, help, value);
@@ -192,19 +302,22 @@ Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLoo
   }
 
   for (const auto& spec : specs()) {
-    std::string value;
+    std::vector<std::string> values;
     std::string source;
     if (result.count(spec.name)) {
-      value = result[spec.name].as<std::string>();
+      values = spec.repeatable ? result[spec.name].as<std::vector<std::string>>()
+                               : std::vector<std::string>{result[spec.name].as<std::string>()};
       source = dashed(spec.name);
-    } else if (auto from_env = env(env_name(spec.name))) {
-      value = *from_env;
-      source = env_name(spec.name) + " (for " + dashed(spec.name) + ")";
+    } else if (auto from_env = env(env_name(spec))) {
+      values = spec.repeatable ? split_commas(*from_env) : std::vector<std::string>{*from_env};
+      source = env_name(spec) + " (for " + dashed(spec.name) + ")";
     } else {
       continue;
     }
-    if (!spec.set(config, value)) {
-      return Error{source + ": '" + value + "' is not allowed; use " + spec.allowed};
+    for (const auto& value : values) {
+      if (!spec.set(config, value)) {
+        return Error{source + ": '" + value + "' is not allowed; use " + spec.allowed};
+      }
     }
   }
 
@@ -226,6 +339,35 @@ std::string help_text() {
 std::vector<std::string> effective_command(const Config& config) {
   if (!config.command.empty()) return config.command;
   return {"node", "server.js"};
+}
+
+GateMode effective_gate(const Config& config) {
+  if (config.gate != GateMode::kAuto) return config.gate;
+  std::string program = effective_command(config).front();
+  auto slash = program.rfind('/');
+  std::string base = slash == std::string::npos ? program : program.substr(slash + 1);
+  return base == "node" || base.rfind("node-", 0) == 0 || base.rfind("nodejs", 0) == 0
+             ? GateMode::kHandoff
+             : GateMode::kNone;
+}
+
+std::vector<std::string> effective_warm_paths(const Config& config) {
+  if (!config.warm_paths.empty()) return config.warm_paths;
+  return {"/"};
+}
+
+const char* gate_name(GateMode mode) {
+  switch (mode) {
+    case GateMode::kAuto:
+      return "auto";
+    case GateMode::kHandoff:
+      return "handoff";
+    case GateMode::kProxy:
+      return "proxy";
+    case GateMode::kNone:
+      return "none";
+  }
+  return "none";
 }
 
 }  // namespace knext

@@ -13,6 +13,10 @@ namespace knext {
 enum class Mode { kRun, kBench, kHelp, kVersion };
 enum class LogFormat { kText, kJson };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
+// How readiness is held back until warm: through the node hook (no extra hop), by the launcher
+// proxying PORT, or not at all. kAuto: handoff when the command is node, else none.
+enum class GateMode { kAuto, kHandoff, kProxy, kNone };
+enum class WarmFail { kOpen, kExit };
 
 struct Config {
   Mode mode = Mode::kRun;
@@ -24,6 +28,14 @@ struct Config {
   LogFormat log_format = LogFormat::kText;
   LogLevel log_level = LogLevel::kInfo;
   int bench_runs = 5;
+
+  GateMode gate = GateMode::kAuto;
+  std::vector<std::string> warm_paths;  // empty means "/"
+  std::chrono::milliseconds warm_timeout{60'000};
+  WarmFail warm_fail = WarmFail::kOpen;
+  std::string ready_path = "/_knext/ready";
+  int admin_port = 9901;  // 0: off
+  std::string hook_path;  // empty: found next to the binary
 };
 
 // Looks up an environment variable; injectable so tests need not touch the real environment.
@@ -36,5 +48,8 @@ std::string help_text();
 
 // The command actually run: the configured one, or `node server.js`.
 std::vector<std::string> effective_command(const Config& config);
+GateMode effective_gate(const Config& config);
+std::vector<std::string> effective_warm_paths(const Config& config);
+const char* gate_name(GateMode mode);
 
 }  // namespace knext

@@ -60,7 +60,8 @@ Expected<std::string> resolve_command(const std::string& name) {
 
 // Runs in the forked child: only async-signal-safe calls from here on.
 [[noreturn]] void exec_child(const char* path, char* const argv[], char* const envp[],
-                             bool new_group, int error_fd) {
+                             bool new_group, const std::vector<int>& inherit_fds, int error_fd) {
+  for (int fd : inherit_fds) fcntl(fd, F_SETFD, 0);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
@@ -101,8 +102,10 @@ Expected<pid_t> spawn_child(const SpawnRequest& request) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
   pid_t pid = fork();
-  if (pid == 0)
-    exec_child(path->c_str(), argv.data(), envp.data(), request.new_process_group, write_end.get());
+  if (pid == 0) {
+    exec_child(path->c_str(), argv.data(), envp.data(), request.new_process_group,
+               request.inherit_fds, write_end.get());
+  }
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (pid < 0) return fail(fork_errno);
@@ -121,6 +124,28 @@ Expected<pid_t> spawn_child(const SpawnRequest& request) {
     return fail(child_errno);
   }
   return pid;
+}
+
+std::optional<std::string> get_env(const std::vector<std::string>& env, std::string_view name) {
+  for (const auto& kv : env) {
+    if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0 &&
+        kv[name.size()] == '=') {
+      return kv.substr(name.size() + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+void set_env(std::vector<std::string>& env, std::string_view name, std::string_view value) {
+  std::string entry = std::string(name) + "=" + std::string(value);
+  for (auto& kv : env) {
+    if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0 &&
+        kv[name.size()] == '=') {
+      kv = std::move(entry);
+      return;
+    }
+  }
+  env.push_back(std::move(entry));
 }
 
 std::vector<std::string> current_environment() {

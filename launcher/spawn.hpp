@@ -1,7 +1,9 @@
 #pragma once
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/expected.hpp"
@@ -12,6 +14,7 @@ struct SpawnRequest {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH unless it has a '/'
   std::vector<std::string> env;   // the child's whole environment, "NAME=value"
   bool new_process_group = false;
+  std::vector<int> inherit_fds;  // close-on-exec fds the child keeps (same numbers)
 };
 
 // Starts the child with an empty signal mask and every signal at its default disposition,
@@ -19,5 +22,7 @@ struct SpawnRequest {
 Expected<pid_t> spawn_child(const SpawnRequest& request);
 
 std::vector<std::string> current_environment();
+std::optional<std::string> get_env(const std::vector<std::string>& env, std::string_view name);
+void set_env(std::vector<std::string>& env, std::string_view name, std::string_view value);
 
 }  // namespace knext

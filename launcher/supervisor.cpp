@@ -61,7 +61,14 @@ int Supervisor::wait() {
   // A child that exited before the loop started is reaped here.
   on_sigchld();
   if (!done_) uv_run(loop_, UV_RUN_DEFAULT);
+  if (exit_override_) return *exit_override_;
   return child_status_ ? exit_code_from_wait_status(*child_status_) : 1;
+}
+
+void Supervisor::request_shutdown(const std::string& reason, int exit_code) {
+  exit_override_ = exit_code;
+  log::error(reason);
+  on_signal(SIGTERM);
 }
 
 int Supervisor::send_to_child(int signum) {
@@ -116,6 +123,7 @@ void Supervisor::on_child_exit(int wait_status) {
   child_status_ = wait_status;
   grace_timer_.stop();
   timeline_.mark("child-exited", describe_wait_status(wait_status));
+  if (on_child_exit_) on_child_exit_(wait_status);
   if (!has_children()) return;
   // Anything still alive is a leftover of the child: give it TERM, then KILL after a budget.
   auto budget = leftover_budget();

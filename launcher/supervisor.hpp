@@ -3,7 +3,9 @@
 #include <uv.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -35,6 +37,12 @@ class Supervisor {
   // Runs the loop until the child and its leftovers are gone; returns the exit code.
   int wait();
 
+  // Stops the child as a SIGTERM would, and makes the launcher exit with `exit_code`.
+  void request_shutdown(const std::string& reason, int exit_code);
+  void on_child_exit(std::function<void(int wait_status)> callback) {
+    on_child_exit_ = std::move(callback);
+  }
+
   pid_t child_pid() const { return child_; }
   bool child_running() const { return child_ > 0 && !child_status_; }
 
@@ -62,6 +70,8 @@ class Supervisor {
   bool grace_expired_ = false;
   bool killing_leftovers_ = false;
   bool done_ = false;
+  std::optional<int> exit_override_;
+  std::function<void(int)> on_child_exit_;
 };
 
 }  // namespace knext

@@ -32,6 +32,10 @@ Expected<CurlApi> load_curl() {
   return api;  // the library stays loaded for the life of the process
 }
 
+int check_cancel(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0;
+}
+
 size_t append_body(char* data, size_t size, size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
   return size * count;
@@ -47,7 +51,8 @@ Expected<const CurlApi*> curl_api() {
   return &loaded->value();
 }
 
-Expected<HttpResponse> http_get(const std::string& url, long timeout_ms) {
+Expected<HttpResponse> http_get(const std::string& url, long timeout_ms,
+                                const std::atomic<bool>* cancel) {
   auto api = curl_api();
   if (!api) return api.error();
   const CurlApi& c = **api;
@@ -59,6 +64,11 @@ Expected<HttpResponse> http_get(const std::string& url, long timeout_ms) {
   c.easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
   c.easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, append_body);
   c.easy_setopt(easy.get(), CURLOPT_WRITEDATA, &response.body);
+  if (cancel != nullptr) {
+    c.easy_setopt(easy.get(), CURLOPT_NOPROGRESS, 0L);
+    c.easy_setopt(easy.get(), CURLOPT_XFERINFOFUNCTION, check_cancel);
+    c.easy_setopt(easy.get(), CURLOPT_XFERINFODATA, cancel);
+  }
   CURLcode rc = c.easy_perform(easy.get());
   if (rc != CURLE_OK) return Error{std::string("GET ") + url + ": " + c.easy_strerror(rc)};
   c.easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &response.status);

@@ -1,6 +1,7 @@
 #pragma once
 #include <curl/curl.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -28,7 +29,9 @@ struct HttpResponse {
   std::string body;
 };
 
-// One blocking GET (used off the hot path: bench and tests).
-Expected<HttpResponse> http_get(const std::string& url, long timeout_ms);
+// One blocking GET, redirects not followed (run off the loop thread: bench, warm-up, tests).
+// A set `cancel` flag aborts the transfer within a few ms.
+Expected<HttpResponse> http_get(const std::string& url, long timeout_ms,
+                                const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace knext

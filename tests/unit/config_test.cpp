@@ -127,3 +127,45 @@ TEST_CASE("help and version modes") {
     CHECK(help.find(name) != std::string::npos);
   }
 }
+
+TEST_CASE("gate: handoff for node, none for anything else, unless set") {
+  CHECK(knext::effective_gate(*parse({})) == knext::GateMode::kHandoff);
+  CHECK(knext::effective_gate(*parse({"--", "/usr/local/bin/node", "a.js"})) ==
+        knext::GateMode::kHandoff);
+  CHECK(knext::effective_gate(*parse({"--", "sleep", "1"})) == knext::GateMode::kNone);
+  CHECK(knext::effective_gate(*parse({"--gate=proxy", "--", "sleep", "1"})) ==
+        knext::GateMode::kProxy);
+  CHECK(knext::effective_gate(*parse({"--gate=none"})) == knext::GateMode::kNone);
+  auto bad = parse({"--gate=tcp"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("handoff, proxy or none") != std::string::npos);
+}
+
+TEST_CASE("warm paths: repeatable flag, comma-separated KNEXT_WARM_PATHS, default /") {
+  CHECK(knext::effective_warm_paths(*parse({})) == std::vector<std::string>{"/"});
+  auto flags = parse({"--warm-path", "/a", "--warm-path=/b?x=1"});
+  REQUIRE(flags.ok());
+  CHECK(flags->warm_paths == std::vector<std::string>{"/a", "/b?x=1"});
+  auto env = parse({}, {{"KNEXT_WARM_PATHS", "/,/slow,/dynamic"}});
+  REQUIRE(env.ok());
+  CHECK(env->warm_paths == std::vector<std::string>{"/", "/slow", "/dynamic"});
+  auto bad = parse({"--warm-path=slow"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("starting with /") != std::string::npos);
+  auto bad_env = parse({}, {{"KNEXT_WARM_PATHS", "/ok,/has space"}});
+  REQUIRE_FALSE(bad_env.ok());
+  CHECK(bad_env.error().message.find("KNEXT_WARM_PATHS") != std::string::npos);
+}
+
+TEST_CASE("warm-up and admin settings validate") {
+  auto c =
+      parse({"--warm-timeout=5s", "--warm-fail=exit", "--admin-port=0", "--ready-path=/ready"});
+  REQUIRE(c.ok());
+  CHECK(c->warm_timeout == std::chrono::seconds(5));
+  CHECK(c->warm_fail == knext::WarmFail::kExit);
+  CHECK(c->admin_port == 0);
+  CHECK(c->ready_path == "/ready");
+  CHECK_FALSE(parse({"--admin-port=70000"}).ok());
+  CHECK_FALSE(parse({"--warm-fail=retry"}).ok());
+  CHECK_FALSE(parse({"--ready-path=ready"}).ok());
+}

@@ -1,0 +1,143 @@
+#include "launcher/startup_gate.hpp"
+
+#include <fmt/format.h>
+
+#include "launcher/log.hpp"
+
+namespace knext {
+namespace {
+// The launcher's own exit code when it stops the app because warm-up failed (--warm-fail=exit)
+// or the server never listened.
+constexpr int kStartupFailedExit = 1;
+}  // namespace
+
+StartupGate::StartupGate(uv_loop_t* loop, const Config& config, Timeline& timeline,
+                         LaunchState& state, Supervisor& supervisor)
+    : loop_(loop),
+      config_(config),
+      timeline_(timeline),
+      state_(state),
+      supervisor_(supervisor),
+      deadline_timer_(loop),
+      deadline_(std::chrono::steady_clock::now() + config.warm_timeout) {
+  for (const auto& path : effective_warm_paths(config)) {
+    WarmPathStatus status;
+    status.path = path;
+    state_.warm_paths.push_back(std::move(status));
+  }
+}
+
+StartupGate::~StartupGate() = default;
+
+void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel) {
+  channel_ = std::move(channel);
+  channel_->start([this](const HookMessage& m) { on_hook_message(m); },
+                  [this] { on_channel_closed(); });
+  deadline_timer_.start(static_cast<uint64_t>(config_.warm_timeout.count()), 0,
+                        [this] { on_deadline(); });
+}
+
+void StartupGate::on_hook_message(const HookMessage& m) {
+  if (m.type == "hello") {
+    timeline_.mark("hook-loaded", "node " + m.node_version);
+  } else if (m.type == "listening") {
+    listening_ = true;
+    if (!m.redirected) {
+      // The hook fell back to the app's own listen on PORT: nothing is gated any more.
+      log::warn(
+          fmt::format("hook could not hold the public port back ({}); port {} is open "
+                      "without warm-up",
+                      last_hook_error_.empty() ? "no reason given" : last_hook_error_, m.port));
+      deadline_timer_.stop();
+      state_.gate_open = true;
+      timeline_.mark("gate-open", "not gated");
+      return;
+    }
+    timeline_.mark("server-listening-internal", fmt::format("{}:{}", m.host, m.port));
+    begin_warmup(m.host, m.port);
+  } else if (m.type == "opened") {
+    deadline_timer_.stop();
+    state_.gate_open = true;
+    timeline_.mark("gate-open", fmt::format("public port {}", m.port));
+    channel_->send(R"({"type":"flush"})");
+  } else if (m.type == "flushed") {
+    if (m.ok) {
+      log::debug("node flushed its compile cache");
+    } else if (!m.message.empty()) {
+      log::info("compile cache not flushed: " + m.message);
+    }
+  } else if (m.type == "error") {
+    last_hook_error_ = m.message;
+    log::warn("hook: " + m.message);
+  }
+}
+
+void StartupGate::on_channel_closed() {
+  if (state_.gate_open || !state_.child_running) return;
+  log::warn(
+      "the node hook's control channel closed before the gate opened; the hook fails "
+      "open, so the app listens on PORT without warm-up");
+  deadline_timer_.stop();
+  if (warmup_) warmup_->cancel();
+}
+
+void StartupGate::begin_warmup(const std::string& host, int port) {
+  warmup_ = std::make_unique<WarmUp>(loop_, effective_warm_paths(config_), deadline_);
+  warmup_->start(
+      host, port,
+      [this](const WarmPathStatus& s) {
+        for (auto& known : state_.warm_paths) {
+          if (known.path == s.path) known = s;
+        }
+        if (s.state == WarmState::kOk) {
+          timeline_.mark("warm-path-done", fmt::format("{} -> {} after {} attempt(s)", s.path,
+                                                       s.last_status, s.attempts));
+        }
+      },
+      [this](bool all_ok) { on_warm_done(all_ok); });
+}
+
+void StartupGate::on_warm_done(bool all_ok) {
+  if (!state_.child_running) return;
+  if (all_ok) {
+    open_gate();
+    return;
+  }
+  std::string failures;
+  for (const auto& s : state_.warm_paths) {
+    if (s.state == WarmState::kOk) continue;
+    failures +=
+        fmt::format("{}{} ({})", failures.empty() ? "" : ", ", s.path,
+                    s.last_status != 0 ? "HTTP " + std::to_string(s.last_status) : s.last_error);
+  }
+  if (config_.warm_fail == WarmFail::kExit) {
+    supervisor_.request_shutdown("warm-up failed within " +
+                                     std::to_string(config_.warm_timeout.count()) +
+                                     "ms: " + failures + "; stopping (--warm-fail=exit)",
+                                 kStartupFailedExit);
+    return;
+  }
+  log::warn("warm-up failed: " + failures + "; opening the gate anyway (--warm-fail=open)");
+  open_gate();
+}
+
+void StartupGate::open_gate() {
+  if (open_requested_) return;
+  open_requested_ = true;
+  if (channel_) channel_->send(R"({"type":"open"})");
+}
+
+void StartupGate::on_deadline() {
+  if (listening_ || !state_.child_running) return;
+  supervisor_.request_shutdown(
+      fmt::format("the server did not listen within --warm-timeout {}ms; stopping it",
+                  config_.warm_timeout.count()),
+      kStartupFailedExit);
+}
+
+void StartupGate::child_exited() {
+  deadline_timer_.stop();
+  if (warmup_) warmup_->cancel();
+}
+
+}  // namespace knext

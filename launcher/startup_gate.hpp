@@ -1,0 +1,53 @@
+#pragma once
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "launcher/config.hpp"
+#include "launcher/control_channel.hpp"
+#include "launcher/supervisor.hpp"
+#include "launcher/timeline.hpp"
+#include "launcher/uv_handle.hpp"
+#include "probes/launch_state.hpp"
+#include "probes/warmup.hpp"
+
+namespace knext {
+
+// Holds readiness back until the warm paths answer: learns the server's internal address from
+// the hook, warms it, then opens the public port and asks node to flush its compile cache.
+class StartupGate {
+ public:
+  StartupGate(uv_loop_t* loop, const Config& config, Timeline& timeline, LaunchState& state,
+              Supervisor& supervisor);
+  ~StartupGate();
+  StartupGate(const StartupGate&) = delete;
+  StartupGate& operator=(const StartupGate&) = delete;
+
+  // Handoff: listens to the hook on `channel` (already spawned with the child's end).
+  void start_handoff(std::unique_ptr<ControlChannel> channel);
+  void child_exited();
+
+ private:
+  void on_hook_message(const HookMessage& m);
+  void on_channel_closed();
+  void begin_warmup(const std::string& host, int port);
+  void on_warm_done(bool all_ok);
+  void open_gate();
+  void on_deadline();
+
+  uv_loop_t* loop_;
+  const Config& config_;
+  Timeline& timeline_;
+  LaunchState& state_;
+  Supervisor& supervisor_;
+  std::unique_ptr<ControlChannel> channel_;
+  std::unique_ptr<WarmUp> warmup_;
+  Timer deadline_timer_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::string last_hook_error_;
+  bool listening_ = false;
+  bool open_requested_ = false;
+};
+
+}  // namespace knext

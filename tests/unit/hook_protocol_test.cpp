@@ -1,0 +1,43 @@
+#include <doctest/doctest.h>
+
+#include "launcher/hook_protocol.hpp"
+
+using knext::parse_hook_message;
+
+TEST_CASE("hook messages: the fields the launcher acts on") {
+  auto listening =
+      parse_hook_message(R"({"type":"listening","host":"127.0.0.1","port":41234,"publicPort":8080,)"
+                         R"("publicHost":"","protocol":"http","redirected":true})");
+  REQUIRE(listening.has_value());
+  CHECK(listening->type == "listening");
+  CHECK(listening->host == "127.0.0.1");
+  CHECK(listening->port == 41234);
+  CHECK(listening->public_port == 8080);
+  CHECK(listening->redirected);
+
+  auto hello = parse_hook_message(R"({"type":"hello","pid":7,"node":"v24.21.0"})");
+  REQUIRE(hello.has_value());
+  CHECK(hello->node_version == "v24.21.0");
+
+  auto error = parse_hook_message(R"({"type":"error","message":"listen: EADDRINUSE \"x\""})");
+  REQUIRE(error.has_value());
+  CHECK(error->message == "listen: EADDRINUSE \"x\"");
+
+  auto flushed = parse_hook_message(R"({"type": "flushed", "ok": false, "error": "no API"})");
+  REQUIRE(flushed.has_value());
+  CHECK_FALSE(flushed->ok);
+  CHECK(flushed->message == "no API");
+}
+
+TEST_CASE("hook messages: a key inside a string value is not a field") {
+  auto m = parse_hook_message(R"({"type":"error","message":"\"port\":99"})");
+  REQUIRE(m.has_value());
+  CHECK(m->port == 0);
+}
+
+TEST_CASE("hook messages: garbage is ignored, not fatal") {
+  for (auto line : {"", "open", "{}", "{\"type\":3}", "[1,2]", "{\"type\":\"x\"", "null"}) {
+    CAPTURE(line);
+    CHECK_FALSE(parse_hook_message(line).has_value());
+  }
+}
