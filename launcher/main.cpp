@@ -8,9 +8,13 @@
 #include "launcher/run.hpp"
 #include "launcher/timeline.hpp"
 #include "launcher/version.hpp"
+#include "probes/warm_worker.hpp"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args.front() == knext::kWarmWorkerFlag) {
+    return knext::run_warm_worker({args.begin() + 1, args.end()});
+  }
   auto config = knext::parse_config(args, knext::process_env());
   if (!config) {
     std::fprintf(stderr, "knext-launch: %s\n", config.error().message.c_str());

@@ -60,15 +60,17 @@ Expected<std::string> resolve_command(const std::string& name) {
 
 // Runs in the forked child: only async-signal-safe calls from here on.
 [[noreturn]] void exec_child(const char* path, char* const argv[], char* const envp[],
-                             bool new_group, const std::vector<int>& inherit_fds, int error_fd) {
-  for (int fd : inherit_fds) fcntl(fd, F_SETFD, 0);
+                             const SpawnRequest& request, int error_fd) {
+  for (int fd : request.inherit_fds) fcntl(fd, F_SETFD, 0);
+  if (request.stdin_fd >= 0) dup2(request.stdin_fd, STDIN_FILENO);
+  if (request.stdout_fd >= 0) dup2(request.stdout_fd, STDOUT_FILENO);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
   // Every signal, glibc's internal ones included, back to its default: the parent's
   // ignored signals would otherwise survive the exec.
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
-  if (new_group) setpgid(0, 0);
+  if (request.new_process_group) setpgid(0, 0);
   sigset_t empty;
   sigemptyset(&empty);
   sigprocmask(SIG_SETMASK, &empty, nullptr);
@@ -103,8 +105,7 @@ Expected<pid_t> spawn_child(const SpawnRequest& request) {
   pthread_sigmask(SIG_SETMASK, &all, &previous);
   pid_t pid = fork();
   if (pid == 0) {
-    exec_child(path->c_str(), argv.data(), envp.data(), request.new_process_group,
-               request.inherit_fds, write_end.get());
+    exec_child(path->c_str(), argv.data(), envp.data(), request, write_end.get());
   }
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);

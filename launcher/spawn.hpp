@@ -15,6 +15,8 @@ struct SpawnRequest {
   std::vector<std::string> env;   // the child's whole environment, "NAME=value"
   bool new_process_group = false;
   std::vector<int> inherit_fds;  // close-on-exec fds the child keeps (same numbers)
+  int stdin_fd = -1;             // >= 0: becomes the child's stdin
+  int stdout_fd = -1;            // >= 0: becomes the child's stdout
 };
 
 // Starts the child with an empty signal mask and every signal at its default disposition,

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/clock.hpp"
 #include "launcher/log.hpp"
 
 namespace knext {
@@ -35,6 +36,11 @@ void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel) {
                   [this] { on_channel_closed(); });
   deadline_timer_.start(static_cast<uint64_t>(config_.warm_timeout.count()), 0,
                         [this] { on_deadline(); });
+  // The worker loads libcurl while node boots, off the critical path.
+  warmup_ = std::make_unique<WarmUp>(loop_, effective_warm_paths(config_));
+  if (auto prepared = warmup_->prepare(); !prepared) {
+    log::warn(prepared.error().message + "; warm paths will be reported as failed");
+  }
 }
 
 void StartupGate::on_hook_message(const HookMessage& m) {
@@ -82,12 +88,15 @@ void StartupGate::on_channel_closed() {
 }
 
 void StartupGate::begin_warmup(const std::string& host, int port) {
-  warmup_ = std::make_unique<WarmUp>(loop_, effective_warm_paths(config_), deadline_);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline_ - std::chrono::steady_clock::now());
   warmup_->start(
-      host, port,
+      host, port, left,
       [this](const WarmPathStatus& s) {
         for (auto& known : state_.warm_paths) {
-          if (known.path == s.path) known = s;
+          if (known.path != s.path) continue;
+          known = s;
+          known.done_ms = ms_since_start();
         }
         if (s.state == WarmState::kOk) {
           timeline_.mark("warm-path-done", fmt::format("{} -> {} after {} attempt(s)", s.path,

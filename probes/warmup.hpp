@@ -1,49 +1,53 @@
 #pragma once
+#include <sys/types.h>
 #include <uv.h>
 
-#include <atomic>
 #include <chrono>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/expected.hpp"
+#include "launcher/uv_handle.hpp"
 #include "probes/launch_state.hpp"
 
 namespace knext {
 
-// GETs every warm path against the server's internal address, in parallel on the libuv thread
-// pool, retrying each until it answers 2xx/3xx or the deadline passes. Callbacks run on the loop.
+// The launcher's side of warm-up: starts the worker process early (see warm_worker.hpp), hands
+// it the server's address when known, and reports each path's result on the loop.
 class WarmUp {
  public:
   using OnPath = std::function<void(const WarmPathStatus&)>;
   using OnDone = std::function<void(bool all_ok)>;
 
-  WarmUp(uv_loop_t* loop, std::vector<std::string> paths,
-         std::chrono::steady_clock::time_point deadline);
+  WarmUp(uv_loop_t* loop, std::vector<std::string> paths);
   ~WarmUp();
   WarmUp(const WarmUp&) = delete;
   WarmUp& operator=(const WarmUp&) = delete;
 
-  void start(const std::string& host, int port, OnPath on_path, OnDone on_done);
-  // Stops retrying and aborts requests in flight (their results are then failures).
+  // Spawns the worker; the error says why warm-up cannot run.
+  Status prepare();
+  void start(const std::string& host, int port, std::chrono::milliseconds timeout, OnPath on_path,
+             OnDone on_done);
+  // Stops the worker; no further callbacks.
   void cancel();
-  bool running() const { return pending_ > 0; }
 
  private:
-  struct Job;
-  static void work(uv_work_t* req);
-  static void after_work(uv_work_t* req, int status);
+  void on_read(ssize_t nread, const uv_buf_t* buf);
+  void finish_all_failed(const std::string& why);
 
   uv_loop_t* loop_;
   std::vector<std::string> paths_;
-  std::chrono::steady_clock::time_point deadline_;
-  std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  pid_t worker_ = -1;
+  UvHandle<uv_pipe_t> to_worker_;
+  UvHandle<uv_pipe_t> from_worker_;
+  std::string buffer_;
+  std::vector<char> read_storage_;
   OnPath on_path_;
   OnDone on_done_;
-  size_t pending_ = 0;
+  size_t remaining_ = 0;
   bool all_ok_ = true;
+  bool active_ = false;
 };
 
 }  // namespace knext
