@@ -9,9 +9,10 @@
 #include <chrono>
 #include <thread>
 
-#include "bench/loopback.hpp"
 #include "common/boost_process.hpp"
 #include "common/clock.hpp"
+#include "common/loopback.hpp"
+#include "common/process_wait.hpp"
 #include "probes/curl_api.hpp"
 
 namespace bp = boost::process;
@@ -30,7 +31,7 @@ int decode_exit(int native) {
 int stop(bp::child& child) {
   if (!child.running()) return decode_exit(child.native_exit_code());
   ::kill(child.id(), SIGTERM);
-  if (!child.wait_for(std::chrono::seconds(10))) {
+  if (!wait_with_timeout(child, std::chrono::seconds(10))) {
     ::kill(child.id(), SIGKILL);
     child.wait();
   }

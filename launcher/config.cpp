@@ -77,6 +77,21 @@ bool set_log_level(Config& c, std::string_view v) {
   return false;
 }
 
+std::optional<int> parse_int(std::string_view v, int min, int max) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || end != v.data() + v.size() || n < min || n > max) return std::nullopt;
+  return n;
+}
+
+template <int Config::*Member, int Min, int Max>
+bool set_int(Config& c, std::string_view v) {
+  auto n = parse_int(v, Min, Max);
+  if (!n) return false;
+  c.*Member = *n;
+  return true;
+}
+
 template <class Enum, size_t N>
 bool set_enum(Enum& out, std::string_view v,
               const std::array<std::pair<std::string_view, Enum>, N>& names) {
@@ -127,29 +142,9 @@ bool set_ready_path(Config& c, std::string_view v) {
   return true;
 }
 
-bool set_port_number(int& out, std::string_view v, int min) {
-  int n = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc{} || end != v.data() + v.size() || n < min || n > 65535) return false;
-  out = n;
-  return true;
-}
-
-bool set_admin_port(Config& c, std::string_view v) {
-  return set_port_number(c.admin_port, v, 0);
-}
-
 bool set_hook(Config& c, std::string_view v) {
   if (v.empty()) return false;
   c.hook_path = std::string(v);
-  return true;
-}
-
-bool set_runs(Config& c, std::string_view v) {
-  int n = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc{} || end != v.data() + v.size() || n < 1 || n > 1000) return false;
-  c.bench_runs = n;
   return true;
 }
 
@@ -170,7 +165,7 @@ const std::vector<OptionSpec>& specs() {
       {"bench", "Run the local cold-start comparison instead of supervising", "true or false", true,
        [](Config& c, std::string_view v) { return set_mode(c, v, Mode::kBench); }},
       {"runs", "With --bench: runs per variant (default 5)", "a whole number from 1 to 1000", false,
-       set_runs},
+       set_int<&Config::bench_runs, 1, 1000>},
       {"gate",
        "Hold readiness until warm: auto, handoff, proxy or none (default auto: handoff "
        "for node, none otherwise)",
@@ -179,6 +174,10 @@ const std::vector<OptionSpec>& specs() {
        "a URL path starting with / (no spaces)", false, add_warm_path, true, "KNEXT_WARM_PATHS"},
       {"warm-timeout", "How long warm-up may take before --warm-fail applies (default 60s)",
        "a duration such as 60s, 90s, 2m", false, set_duration<&Config::warm_timeout>},
+      {"warm-repeat",
+       "Requests per warm path once it answers, sent together: more renders leave V8 warmer "
+       "(default 3)",
+       "a whole number from 1 to 64", false, set_int<&Config::warm_repeat, 1, 64>},
       {"warm-fail", "When warm-up fails or times out: open the gate anyway, or exit (default open)",
        "open or exit", false, set_warm_fail},
       {"ready-path",
@@ -186,7 +185,7 @@ const std::vector<OptionSpec>& specs() {
        "/_knext/ready)",
        "a URL path starting with / (no spaces)", false, set_ready_path},
       {"admin-port", "Port for /healthz /readyz /metrics /startup; 0 turns it off (default 9901)",
-       "a port number from 0 to 65535", false, set_admin_port},
+       "a port number from 0 to 65535", false, set_int<&Config::admin_port, 0, 65535>},
       {"hook", "Path of knext-hook.cjs (default: found beside the binary)", "a file path", false,
        set_hook},
   };

@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "common/loopback.hpp"
 #include "launcher/control_channel.hpp"
 #include "launcher/hook_injection.hpp"
 #include "launcher/init_process.hpp"
@@ -11,7 +12,10 @@
 #include "launcher/startup_gate.hpp"
 #include "launcher/supervisor.hpp"
 #include "launcher/uv_handle.hpp"
+#include "probes/admin_routes.hpp"
+#include "probes/admin_server.hpp"
 #include "probes/launch_state.hpp"
+#include "probes/proxy_gate.hpp"
 
 namespace knext {
 namespace {
@@ -89,10 +93,23 @@ int run_supervised(const Config& config, Timeline& timeline) {
       request.inherit_fds.push_back(channel->child_fd());
     }
   }
+  std::unique_ptr<ProxyGate> proxy;
+  int internal_port = 0;
   if (gate == GateMode::kProxy) {
-    log::warn("--gate=proxy is not available in this build; the app starts ungated");
-    gate = GateMode::kNone;
-    state.gate_mode = gate_name(gate);
+    auto public_port = public_port_from_env(request.env);
+    auto internal = free_loopback_port();
+    proxy = std::make_unique<ProxyGate>(loop.get(), config.ready_path);
+    auto listening = internal ? proxy->listen("0.0.0.0", *public_port) : Status(internal.error());
+    if (!listening) {
+      log::warn(listening.error().message + "; the proxy gate is off, the app starts ungated");
+      proxy.reset();
+      gate = GateMode::kNone;
+      state.gate_mode = gate_name(gate);
+    } else {
+      internal_port = *internal;
+      set_env(request.env, "PORT", std::to_string(internal_port));
+      set_env(request.env, "HOSTNAME", "127.0.0.1");
+    }
   }
   if (gate == GateMode::kNone) state.gate_open = true;
 
@@ -113,10 +130,20 @@ int run_supervised(const Config& config, Timeline& timeline) {
       return started.error().code;
     }
     state.child_running = true;
+    std::unique_ptr<AdminServer> admin;
+    if (config.admin_port != 0) {
+      admin = std::make_unique<AdminServer>(
+          loop.get(), [&state](const HttpRequestHead& req) { return admin_route(req, state); });
+      if (auto listening = admin->listen("0.0.0.0", config.admin_port); !listening) {
+        log::warn(listening.error().message + "; the admin endpoint is off");
+        admin.reset();
+      }
+    }
     if (channel) {
       channel->close_child_end();
       startup.start_handoff(std::move(channel));
     }
+    if (proxy) startup.start_proxy(*proxy, internal_port);
     code = supervisor.wait();
   }
   log::info(fmt::format("exiting with code {}", code));

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/clock.hpp"
 #include "launcher/log.hpp"
 
@@ -20,27 +22,38 @@ StartupGate::StartupGate(uv_loop_t* loop, const Config& config, Timeline& timeli
       state_(state),
       supervisor_(supervisor),
       deadline_timer_(loop),
-      deadline_(std::chrono::steady_clock::now() + config.warm_timeout) {
-  for (const auto& path : effective_warm_paths(config)) {
+      deadline_(std::chrono::steady_clock::now() + config.warm_timeout) {}
+
+StartupGate::~StartupGate() = default;
+
+void StartupGate::prepare_warmup() {
+  for (const auto& path : effective_warm_paths(config_)) {
     WarmPathStatus status;
     status.path = path;
     state_.warm_paths.push_back(std::move(status));
   }
-}
-
-StartupGate::~StartupGate() = default;
-
-void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel) {
-  channel_ = std::move(channel);
-  channel_->start([this](const HookMessage& m) { on_hook_message(m); },
-                  [this] { on_channel_closed(); });
-  deadline_timer_.start(static_cast<uint64_t>(config_.warm_timeout.count()), 0,
-                        [this] { on_deadline(); });
   // The worker loads libcurl while node boots, off the critical path.
   warmup_ = std::make_unique<WarmUp>(loop_, effective_warm_paths(config_));
   if (auto prepared = warmup_->prepare(); !prepared) {
     log::warn(prepared.error().message + "; warm paths will be reported as failed");
   }
+}
+
+void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel) {
+  prepare_warmup();
+  channel_ = std::move(channel);
+  channel_->start([this](const HookMessage& m) { on_hook_message(m); },
+                  [this] { on_channel_closed(); });
+  deadline_timer_.start(static_cast<uint64_t>(config_.warm_timeout.count()), 0,
+                        [this] { on_deadline(); });
+}
+
+void StartupGate::start_proxy(ProxyGate& gate, int internal_port) {
+  proxy_ = &gate;
+  internal_port_ = internal_port;
+  prepare_warmup();
+  // The worker retries refused connections until the server listens.
+  begin_warmup("127.0.0.1", internal_port);
 }
 
 void StartupGate::on_hook_message(const HookMessage& m) {
@@ -79,19 +92,20 @@ void StartupGate::on_hook_message(const HookMessage& m) {
 }
 
 void StartupGate::on_channel_closed() {
-  if (state_.gate_open || !state_.child_running) return;
+  if (warmup_) warmup_->cancel();
+  deadline_timer_.stop();
+  // Node exiting closes the channel too; only an early close of a running app is news.
+  if (state_.gate_open || !state_.child_running || supervisor_.shutting_down()) return;
   log::warn(
       "the node hook's control channel closed before the gate opened; the hook fails "
       "open, so the app listens on PORT without warm-up");
-  deadline_timer_.stop();
-  if (warmup_) warmup_->cancel();
 }
 
 void StartupGate::begin_warmup(const std::string& host, int port) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline_ - std::chrono::steady_clock::now());
   warmup_->start(
-      host, port, left,
+      host, port, left, config_.warm_repeat,
       [this](const WarmPathStatus& s) {
         for (auto& known : state_.warm_paths) {
           if (known.path != s.path) continue;
@@ -119,6 +133,12 @@ void StartupGate::on_warm_done(bool all_ok) {
         fmt::format("{}{} ({})", failures.empty() ? "" : ", ", s.path,
                     s.last_status != 0 ? "HTTP " + std::to_string(s.last_status) : s.last_error);
   }
+  bool never_answered = std::all_of(state_.warm_paths.begin(), state_.warm_paths.end(),
+                                    [](const WarmPathStatus& s) { return s.last_status == 0; });
+  if (proxy_ != nullptr && never_answered) {
+    on_deadline();
+    return;
+  }
   if (config_.warm_fail == WarmFail::kExit) {
     supervisor_.request_shutdown("warm-up failed within " +
                                      std::to_string(config_.warm_timeout.count()) +
@@ -134,10 +154,18 @@ void StartupGate::open_gate() {
   if (open_requested_) return;
   open_requested_ = true;
   if (channel_) channel_->send(R"({"type":"open"})");
+  if (proxy_ != nullptr) {
+    if (auto opened = proxy_->open("127.0.0.1", internal_port_); !opened) {
+      supervisor_.request_shutdown("proxy gate: " + opened.error().message, kStartupFailedExit);
+      return;
+    }
+    state_.gate_open = true;
+    timeline_.mark("gate-open", fmt::format("public port {} (proxy)", proxy_->port()));
+  }
 }
 
 void StartupGate::on_deadline() {
-  if (listening_ || !state_.child_running) return;
+  if (listening_ || !state_.child_running || supervisor_.shutting_down()) return;
   supervisor_.request_shutdown(
       fmt::format("the server did not listen within --warm-timeout {}ms; stopping it",
                   config_.warm_timeout.count()),

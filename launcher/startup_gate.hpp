@@ -10,6 +10,7 @@
 #include "launcher/timeline.hpp"
 #include "launcher/uv_handle.hpp"
 #include "probes/launch_state.hpp"
+#include "probes/proxy_gate.hpp"
 #include "probes/warmup.hpp"
 
 namespace knext {
@@ -26,6 +27,8 @@ class StartupGate {
 
   // Handoff: listens to the hook on `channel` (already spawned with the child's end).
   void start_handoff(std::unique_ptr<ControlChannel> channel);
+  // Proxy: the child listens on 127.0.0.1:internal_port; `gate` holds PORT until warm.
+  void start_proxy(ProxyGate& gate, int internal_port);
   void child_exited();
 
  private:
@@ -35,6 +38,7 @@ class StartupGate {
   void on_warm_done(bool all_ok);
   void open_gate();
   void on_deadline();
+  void prepare_warmup();
 
   uv_loop_t* loop_;
   const Config& config_;
@@ -42,6 +46,8 @@ class StartupGate {
   LaunchState& state_;
   Supervisor& supervisor_;
   std::unique_ptr<ControlChannel> channel_;
+  ProxyGate* proxy_ = nullptr;
+  int internal_port_ = 0;
   std::unique_ptr<WarmUp> warmup_;
   Timer deadline_timer_;
   std::chrono::steady_clock::time_point deadline_;

@@ -44,6 +44,7 @@ class Supervisor {
   }
 
   pid_t child_pid() const { return child_; }
+  bool shutting_down() const { return shutdown_started_.has_value(); }
   bool child_running() const { return child_ > 0 && !child_status_; }
 
  private:

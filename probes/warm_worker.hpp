@@ -9,8 +9,9 @@
 // Warm-up runs in a short-lived child process (`knext-launch --warm-worker PATH...`) so that
 // libcurl and its TLS libraries (~10 MB resident) are never mapped into PID 1. The launcher
 // starts it while node boots (libcurl loads meanwhile) and sends one line once the server
-// listens: "<host> <port> <timeout_ms>". The worker GETs every path in parallel, retrying until
-// 2xx/3xx or the timeout, and prints one result line per path as it finishes.
+// listens: "<host> <port> <timeout_ms> <repeat>". The worker GETs every path in parallel,
+// retrying until 2xx/3xx or the timeout, then sends repeat-1 more requests to it at once, and
+// prints one result line per path as it finishes.
 namespace knext {
 
 inline constexpr std::string_view kWarmWorkerFlag = "--warm-worker";

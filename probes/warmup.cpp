@@ -54,7 +54,7 @@ Status WarmUp::prepare() {
   return ok_status();
 }
 
-void WarmUp::start(const std::string& host, int port, std::chrono::milliseconds timeout,
+void WarmUp::start(const std::string& host, int port, std::chrono::milliseconds timeout, int repeat,
                    OnPath on_path, OnDone on_done) {
   on_path_ = std::move(on_path);
   on_done_ = std::move(on_done);
@@ -65,7 +65,8 @@ void WarmUp::start(const std::string& host, int port, std::chrono::milliseconds 
     return;
   }
   // Blocking write of one short line into an empty pipe: cannot stall the loop.
-  std::string go = fmt::format("{} {} {}\n", host, port, std::max<long long>(timeout.count(), 1));
+  std::string go = fmt::format("{} {} {} {}\n", host, port, std::max<long long>(timeout.count(), 1),
+                               std::max(repeat, 1));
   uv_os_fd_t fd = -1;
   uv_fileno(to_worker_.base(), &fd);
   if (write(fd, go.data(), go.size()) != static_cast<ssize_t>(go.size())) {
@@ -76,6 +77,10 @@ void WarmUp::start(const std::string& host, int port, std::chrono::milliseconds 
       reinterpret_cast<uv_stream_t*>(from_worker_.get()),
       [](uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
         auto* self = static_cast<WarmUp*>(h->data);
+        if (self == nullptr) {
+          *buf = uv_buf_init(nullptr, 0);  // cancelled: libuv then reports UV_ENOBUFS
+          return;
+        }
         self->read_storage_.resize(suggested);
         *buf = uv_buf_init(self->read_storage_.data(), static_cast<unsigned>(suggested));
       },
@@ -122,7 +127,12 @@ void WarmUp::finish_all_failed(const std::string& why) {
 
 void WarmUp::cancel() {
   active_ = false;
-  if (from_worker_.get() != nullptr) from_worker_.get()->data = nullptr;
+  if (from_worker_.get() != nullptr) {
+    from_worker_.get()->data = nullptr;
+    if (uv_is_active(from_worker_.base())) {
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(from_worker_.get()));
+    }
+  }
   if (worker_ > 0) {
     // The launcher's reaper collects it.
     kill(worker_, SIGKILL);

@@ -27,8 +27,8 @@ class WarmUp {
 
   // Spawns the worker; the error says why warm-up cannot run.
   Status prepare();
-  void start(const std::string& host, int port, std::chrono::milliseconds timeout, OnPath on_path,
-             OnDone on_done);
+  void start(const std::string& host, int port, std::chrono::milliseconds timeout, int repeat,
+             OnPath on_path, OnDone on_done);
   // Stops the worker; no further callbacks.
   void cancel();
 

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <thread>
 
+#include "common/process_wait.hpp"
+
 namespace bp = boost::process;
 
 namespace knext::test {
@@ -127,7 +129,7 @@ void Launched::send(int signum) {
 
 RunResult Launched::wait(std::chrono::milliseconds timeout) {
   RunResult r;
-  if (child_.wait_for(timeout)) {
+  if (knext::wait_with_timeout(child_, timeout)) {
     int native = child_.native_exit_code();
     r.exit_code = WIFEXITED(native) ? WEXITSTATUS(native) : 128 + WTERMSIG(native);
   } else {
@@ -156,4 +158,3 @@ RunResult run_launcher(const std::vector<std::string>& launcher_args, LaunchOpti
 }
 
 }  // namespace knext::test
-#include "common/boost_process.hpp"

@@ -111,6 +111,9 @@ TEST_CASE("malformed header lines are bad") {
     REQUIRE(r.bad());
     CHECK(r.status == 400);
   }
+  // obs-fold (RFC 9112 5.2) is refused with its own reason.
+  CHECK(parse_request_head("GET / HTTP/1.1\r\nA: b\r\n  folded\r\n\r\n").reason ==
+        "folded header line");
   auto ok = parse_request_head("GET / HTTP/1.1\r\nX-Empty:\r\nX-Utf8: caf\xc3\xa9\r\n\r\n");
   REQUIRE(ok.ok());
   CHECK(ok.head.headers[0].value.empty());

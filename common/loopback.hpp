@@ -1,11 +1,11 @@
 #pragma once
 #include "common/expected.hpp"
 
-namespace knext::bench {
+namespace knext {
 
 // A port the kernel just handed out on 127.0.0.1 (free at the time of the call).
 Expected<int> free_loopback_port();
 // One TCP connect to 127.0.0.1:port; true if it completed.
 bool loopback_accepts(int port);
 
-}  // namespace knext::bench
+}  // namespace knext

@@ -1,4 +1,4 @@
-#include "bench/loopback.hpp"
+#include "common/loopback.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -9,7 +9,7 @@
 
 #include "common/fd.hpp"
 
-namespace knext::bench {
+namespace knext {
 namespace {
 sockaddr_in loopback(int port) {
   sockaddr_in addr{};
@@ -39,4 +39,4 @@ bool loopback_accepts(int port) {
   return connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
 }
 
-}  // namespace knext::bench
+}  // namespace knext

@@ -1,0 +1,841 @@
+// The startup gate (--gate=handoff), driven for real: knext-launch in front of the fixture Next.js
+// app or tests/fixtures/servers/status-server.cjs (Node 24 from .deps/node), and Knative's real
+// queue-proxy (.deps/bin/queue-proxy, scripts/setup-queue-proxy.sh) in front of that where
+// readiness matters. Everything is on loopback. queue-proxy binds the fixed ports 8022 and 9090,
+// so these tests run one at a time, and scripts/test.sh runs this binary in a fresh network
+// namespace.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/harness.hpp"
+
+namespace bp = boost::process;
+namespace fs = std::filesystem;
+using namespace knext::test;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const fs::path kRoot = KNEXT_SOURCE_ROOT;
+
+std::string node_bin() {
+  return (kRoot / ".deps" / "node" / "bin" / "node").string();
+}
+fs::path fixture_dir() {
+  return kRoot / "tests" / "fixtures" / "next-app" / ".next" / "standalone";
+}
+std::string fixture_server() {
+  return (fixture_dir() / "server.js").string();
+}
+std::string status_server() {
+  return (kRoot / "tests" / "fixtures" / "servers" / "status-server.cjs").string();
+}
+std::string run_queue_proxy_script() {
+  return (kRoot / "tests" / "qp" / "run-queue-proxy.sh").string();
+}
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+bool contains(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+int count_of(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t mid = v.size() / 2;
+  return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+std::string fixed1(double v) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(1) << v;
+  return s.str();
+}
+
+// ---- loopback sockets ---------------------------------------------------------------------------
+
+sockaddr_in loopback(int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  auto a = loopback(0);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+int ms_left(Clock::time_point deadline) {
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(left);
+}
+
+// A connected socket to 127.0.0.1:port, or -1 with `err` set (ECONNREFUSED, ETIMEDOUT, ...).
+int connect_loopback(int port, Clock::time_point deadline, int& err) {
+  err = 0;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    err = errno;
+    return -1;
+  }
+  auto a = loopback(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (errno != EINPROGRESS) {
+      err = errno;
+      ::close(fd);
+      return -1;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, ms_left(deadline)) <= 0) {
+      err = ETIMEDOUT;
+      ::close(fd);
+      return -1;
+    }
+    socklen_t len = sizeof err;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+// One TCP connect: 0 if it completed, else its errno.
+int connect_errno(int port) {
+  int err = 0;
+  int fd = connect_loopback(port, Clock::now() + 1s, err);
+  if (fd >= 0) ::close(fd);
+  return err;
+}
+
+struct HttpResult {
+  int status = 0;  // 0: no response
+  std::string body;
+  std::string error;  // why there is no response
+  int connect_errno = 0;
+  double ms = 0;  // connect to the end of the response
+};
+
+std::string dechunk(const std::string& in) {
+  std::string out;
+  size_t at = 0;
+  while (at < in.size()) {
+    size_t eol = in.find("\r\n", at);
+    if (eol == std::string::npos) break;
+    size_t size = std::strtoul(in.substr(at, eol - at).c_str(), nullptr, 16);
+    if (size == 0) break;
+    out += in.substr(eol + 2, size);
+    at = eol + 2 + size + 2;
+  }
+  return out;
+}
+
+// GET http://127.0.0.1:port<path> over a new connection (Connection: close), read to EOF.
+HttpResult http_get(int port, const std::string& path, std::chrono::milliseconds timeout,
+                    const std::vector<std::string>& headers = {"User-Agent: knext-gate-test"}) {
+  HttpResult r;
+  auto start = Clock::now();
+  auto deadline = start + timeout;
+  int fd = connect_loopback(port, deadline, r.connect_errno);
+  if (fd < 0) {
+    r.error = std::string("connect: ") + std::strerror(r.connect_errno);
+    r.ms = ms_since(start);
+    return r;
+  }
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                        "\r\nConnection: close\r\n";
+  for (const auto& h : headers) request += h + "\r\n";
+  request += "\r\n";
+  size_t sent = 0;
+  while (sent < request.size()) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, ms_left(deadline)) <= 0) break;
+    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string raw;
+  bool eof = false;
+  while (sent == request.size()) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, ms_left(deadline)) <= 0) break;
+    char buf[16384];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) {
+      eof = n == 0;
+      break;
+    }
+    raw.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  r.ms = ms_since(start);
+  size_t head_end = raw.find("\r\n\r\n");
+  if (!eof || head_end == std::string::npos) {
+    r.error = sent < request.size() ? "send failed"
+              : eof                 ? "connection closed before a full response"
+                                    : "timed out after " + std::to_string(timeout.count()) + "ms";
+    return r;
+  }
+  std::string head = raw.substr(0, head_end);
+  if (std::sscanf(head.c_str(), "HTTP/1.%*d %d", &r.status) != 1) {
+    r.error = "bad status line: " + head.substr(0, head.find("\r\n"));
+    return r;
+  }
+  r.body = raw.substr(head_end + 4);
+  std::string lower = head;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (contains(lower, "transfer-encoding: chunked")) r.body = dechunk(r.body);
+  return r;
+}
+
+std::string describe(const HttpResult& r) {
+  return r.status ? "HTTP " + std::to_string(r.status) + " in " + fixed1(r.ms) + "ms"
+                  : r.error + " after " + fixed1(r.ms) + "ms";
+}
+
+// ---- processes ----------------------------------------------------------------------------------
+
+std::vector<pid_t> descendants(pid_t pid) {
+  std::vector<pid_t> out;
+  for (pid_t child : children_of(pid)) {
+    out.push_back(child);
+    auto more = descendants(child);
+    out.insert(out.end(), more.begin(), more.end());
+  }
+  return out;
+}
+
+// Pids of the live Proc objects: every other child of this process (a subreaper, see
+// gate_main.cpp) is an orphan left by a launcher that died first.
+std::set<pid_t>& live_procs() {
+  static std::set<pid_t> pids;
+  return pids;
+}
+
+// SIGKILLs and reaps the orphans this process inherited; returns how many there were.
+int kill_strays() {
+  int n = 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    bool any = false;
+    for (pid_t p : children_of(::getpid())) {
+      if (live_procs().count(p)) continue;
+      any = true;
+      ++n;
+      ::kill(p, SIGKILL);
+      ::waitpid(p, nullptr, 0);
+    }
+    if (!any) break;
+  }
+  return n;
+}
+
+// Those of `pids` still running (zombies do not count).
+std::vector<pid_t> still_alive(const std::vector<pid_t>& pids) {
+  std::vector<pid_t> out;
+  for (pid_t p : pids) {
+    if (process_exists(p)) out.push_back(p);
+  }
+  return out;
+}
+
+std::string pid_list(const std::vector<pid_t>& pids) {
+  std::string out;
+  for (pid_t p : pids) out += (out.empty() ? "" : " ") + std::to_string(p);
+  return out;
+}
+
+struct ProcOptions {
+  std::map<std::string, std::string> env;  // on top of this process's, less KNEXT_*, PORT, ...
+  fs::path cwd;                            // default: a scratch directory
+  bool kill_hard = false;                  // clean-up: SIGKILL at once (queue-proxy drains 30 s)
+};
+
+// A real process, stdout and stderr to files, cleaned up (with its descendants) at scope exit.
+class Proc {
+ public:
+  Proc(std::string name, const std::vector<std::string>& argv, ProcOptions options = {})
+      : name_(std::move(name)), kill_hard_(options.kill_hard) {
+    bp::environment env = boost::this_process::environment();
+    std::vector<std::string> drop;
+    for (const auto& entry : env) {
+      std::string key = entry.get_name();
+      if (key.rfind("KNEXT_", 0) == 0 || key == "NODE_OPTIONS" || key == "PORT" ||
+          key == "HOSTNAME" || key == "NODE_COMPILE_CACHE") {
+        drop.push_back(key);
+      }
+    }
+    for (const auto& key : drop) env.erase(key);
+    for (const auto& [key, value] : options.env) env[key] = value;
+    fs::path cwd = options.cwd.empty() ? dir_.path() : options.cwd;
+    started_ = Clock::now();
+    child_ = bp::child(bp::exe = argv.front(),
+                       bp::args = std::vector<std::string>(argv.begin() + 1, argv.end()), env,
+                       bp::std_in<bp::null, bp::std_out>(dir_.path() / "out").string(),
+                       bp::std_err > (dir_.path() / "err").string(), bp::start_dir = cwd.string());
+    live_procs().insert(pid());
+  }
+
+  ~Proc() {
+    if (running()) {
+      if (!kill_hard_) {
+        ::kill(pid(), SIGTERM);
+        wait_exit(4s);
+      }
+      if (running()) {
+        ::kill(pid(), SIGKILL);
+        std::error_code ec;
+        child_.wait(ec);
+      }
+    }
+    live_procs().erase(pid());
+    kill_strays();
+  }
+
+  Proc(const Proc&) = delete;
+  Proc& operator=(const Proc&) = delete;
+
+  pid_t pid() const { return child_.id(); }
+  Clock::time_point started() const { return started_; }
+
+  bool running() {
+    if (code_) return false;
+    std::error_code ec;
+    if (child_.running(ec)) return true;
+    int native = child_.native_exit_code();
+    code_ = WIFEXITED(native) ? WEXITSTATUS(native) : 128 + WTERMSIG(native);
+    exited_ms_ = ms_since(started_);
+    return false;
+  }
+
+  // The exit code (128+N for signal N), or nothing if still running after `timeout`.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (running() && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    return code_;
+  }
+  // Milliseconds from spawn to exit, as observed (5 ms polling).
+  double exited_ms() const { return exited_ms_; }
+
+  void signal(int sig) { ::kill(pid(), sig); }
+
+  std::string out() const { return read_file(dir_.path() / "out"); }
+  std::string err() const { return read_file(dir_.path() / "err"); }
+
+  // Polls stderr for `needle`; gives up early when the process has exited.
+  bool wait_for_err(const std::string& needle, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      if (contains(err(), needle)) return true;
+      if (!running()) return contains(err(), needle);
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  }
+
+  std::string report() const {
+    return "---- " + name_ + " stdout:\n" + out() + "---- " + name_ + " stderr:\n" + err();
+  }
+
+ private:
+  TempDir dir_;
+  std::string name_;
+  bool kill_hard_;
+  bp::child child_;
+  Clock::time_point started_;
+  std::optional<int> code_;
+  double exited_ms_ = 0;
+};
+
+std::map<std::string, std::string> app_env(int port) {
+  return {
+      {"PORT", std::to_string(port)}, {"HOSTNAME", "127.0.0.1"}, {"NEXT_TELEMETRY_DISABLED", "1"}};
+}
+
+std::vector<std::string> launcher_argv(const std::vector<std::string>& flags,
+                                       const std::vector<std::string>& command) {
+  std::vector<std::string> argv = {launcher_bin(), "--admin-port", "0"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  argv.push_back("--");
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+// ---- queue-proxy --------------------------------------------------------------------------------
+
+class QueueProxy {
+ public:
+  QueueProxy(int user_port, const std::string& probe)
+      : port_(free_port()),
+        proc_("queue-proxy", {"/bin/bash", run_queue_proxy_script()},
+              {.env = {{"USER_PORT", std::to_string(user_port)},
+                       {"QP_PORT", std::to_string(port_)},
+                       {"QP_PROBE", probe},
+                       {"QP_LOG_LEVEL", "warn"}},
+               .kill_hard = true}) {}
+
+  int port() const { return port_; }
+  Proc& proc() { return proc_; }
+
+  // True once the serving port accepts connections.
+  bool wait_up(std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      if (connect_errno(port_) == 0) return true;
+      if (!proc_.running()) return false;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+ private:
+  int port_;
+  Proc proc_;
+};
+
+struct Readiness {
+  bool ready = false;
+  double ms = 0;  // from `since`
+  int attempts = 0;
+  std::string last;
+};
+
+// The activator's probe: GET /healthz with K-Network-Probe: queue and the activator's UA, a 300 ms
+// client timeout, every 200 ms, until queue-proxy answers 200 "queue".
+Readiness wait_activator_ready(int qp_port, Clock::time_point since,
+                               std::chrono::milliseconds limit) {
+  Readiness r;
+  while (Clock::now() < since + limit) {
+    auto attempt = Clock::now();
+    ++r.attempts;
+    auto h = http_get(qp_port, "/healthz", 300ms,
+                      {"K-Network-Probe: queue", "User-Agent: Knative-Activator-Probe"});
+    if (h.status == 200 && h.body == "queue") {
+      r.ready = true;
+      r.ms = ms_since(since);
+      return r;
+    }
+    r.last = describe(h) + (h.body.empty() ? "" : " body '" + h.body.substr(0, 200) + "'");
+    std::this_thread::sleep_until(attempt + 200ms);
+  }
+  r.ms = ms_since(since);
+  return r;
+}
+
+struct ColdStart {
+  double ready_ms = 0;
+  double first_slow_ms = 0, median_slow_ms = 0;
+  double first_dynamic_ms = 0, median_dynamic_ms = 0;
+};
+
+// The fixture app behind queue-proxy, with or without knext-launch in front of node: time to
+// ready (from the spawn), the first /slow and /dynamic after ready, then the steady state.
+ColdStart cold_start_behind_queue_proxy(const std::string& probe, bool with_launcher) {
+  ColdStart c;
+  int app_port = free_port();
+  QueueProxy qp(app_port, probe);
+  REQUIRE_MESSAGE(qp.wait_up(10s), "queue-proxy did not start\n" << qp.proc().report());
+
+  std::vector<std::string> node_cmd = {node_bin(), fixture_server()};
+  auto argv = with_launcher ? launcher_argv({"--warm-path", "/slow", "--warm-path", "/dynamic",
+                                             "--warm-path", "/", "--warm-timeout", "60s"},
+                                            node_cmd)
+                            : node_cmd;
+  Proc app(with_launcher ? "knext-launch" : "node", argv,
+           {.env = app_env(app_port), .cwd = fixture_dir()});
+
+  auto ready = wait_activator_ready(qp.port(), app.started(), 40s);
+  std::string app_err_at_ready = app.err();
+  REQUIRE_MESSAGE(ready.ready, "queue-proxy never reported ready ("
+                                   << ready.attempts << " attempts, last: " << ready.last << ")\n"
+                                   << app.report() << qp.proc().report());
+  c.ready_ms = ready.ms;
+  if (with_launcher) {
+    // Readiness must come from the gate: every warm path was done before queue-proxy said ready.
+    CHECK_MESSAGE(count_of(app_err_at_ready, "phase warm-path-done") == 3,
+                  "queue-proxy reported ready before warm-up finished:\n"
+                      << app_err_at_ready);
+  }
+
+  auto first_slow = http_get(qp.port(), "/slow", 10s);
+  REQUIRE_MESSAGE(first_slow.status == 200, "first /slow: " << describe(first_slow));
+  CHECK(contains(first_slow.body, "knext fixture: slow"));
+  auto first_dynamic = http_get(qp.port(), "/dynamic", 10s);
+  REQUIRE_MESSAGE(first_dynamic.status == 200, "first /dynamic: " << describe(first_dynamic));
+  CHECK(contains(first_dynamic.body, "knext fixture: dynamic"));
+  c.first_slow_ms = first_slow.ms;
+  c.first_dynamic_ms = first_dynamic.ms;
+
+  std::vector<double> slow, dynamic;
+  for (int i = 0; i < 10; ++i) {
+    auto s = http_get(qp.port(), "/slow", 10s);
+    REQUIRE_MESSAGE(s.status == 200, "/slow: " << describe(s));
+    slow.push_back(s.ms);
+    auto d = http_get(qp.port(), "/dynamic", 10s);
+    REQUIRE_MESSAGE(d.status == 200, "/dynamic: " << describe(d));
+    dynamic.push_back(d.ms);
+  }
+  c.median_slow_ms = median(slow);
+  c.median_dynamic_ms = median(dynamic);
+
+  MESSAGE("cold start behind queue-proxy, probe "
+          << probe << ", " << std::string(with_launcher ? "knext-launch" : "plain node")
+          << ": ready " << fixed1(c.ready_ms) << " ms after spawn; first /slow "
+          << fixed1(c.first_slow_ms) << " ms (steady median " << fixed1(c.median_slow_ms)
+          << " ms); first /dynamic " << fixed1(c.first_dynamic_ms) << " ms (steady median "
+          << fixed1(c.median_dynamic_ms)
+          << " ms); a request waiting from the spawn gets /slow after "
+          << fixed1(c.ready_ms + c.first_slow_ms) << " ms");
+  return c;
+}
+
+// "Warm" = the first request after ready takes at most this many times the steady median.
+constexpr double kWarmFactor = 2.0;
+
+void check_first_requests_are_warm(const ColdStart& c) {
+  CHECK_MESSAGE(c.first_slow_ms <= kWarmFactor * c.median_slow_ms,
+                "first /slow " << fixed1(c.first_slow_ms) << " ms > " << kWarmFactor
+                               << " x steady median " << fixed1(c.median_slow_ms) << " ms");
+  CHECK_MESSAGE(c.first_dynamic_ms <= kWarmFactor * c.median_dynamic_ms,
+                "first /dynamic " << fixed1(c.first_dynamic_ms) << " ms > " << kWarmFactor
+                                  << " x steady median " << fixed1(c.median_dynamic_ms) << " ms");
+}
+
+// Polls the public port until `line` shows in the launcher's log: every connect before that must
+// be refused. The log is read after each connect, and the launcher logs `line` before it tells
+// the hook to open, so a connect that succeeded without the line in the log is a leak.
+struct HeldClosed {
+  int refused = 0;
+  int accepted_early = 0;
+  int other = 0;  // neither refused nor accepted (errno)
+  bool line_seen = false;
+  double line_seen_ms = 0;  // from the launcher's spawn
+};
+
+HeldClosed watch_port_closed(Proc& app, int port, const std::string& line,
+                             std::chrono::milliseconds limit) {
+  HeldClosed h;
+  auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    int e = connect_errno(port);
+    bool seen = contains(app.err(), line);
+    if (e == 0 && !seen)
+      ++h.accepted_early;
+    else if (e == ECONNREFUSED)
+      ++h.refused;
+    else if (e != 0)
+      ++h.other;
+    if (seen) {
+      h.line_seen = true;
+      h.line_seen_ms = ms_since(app.started());
+      break;
+    }
+    if (!app.running()) break;
+    std::this_thread::sleep_for(25ms);
+  }
+  return h;
+}
+
+}  // namespace
+
+// ---- 1, 2: cold start behind the real queue-proxy -----------------------------------------------
+
+TEST_CASE(
+    "queue-proxy, tcp probe: behind knext-launch the first requests run at steady-state "
+    "latency") {
+  check_first_requests_are_warm(cold_start_behind_queue_proxy("tcp", true));
+}
+
+TEST_CASE(
+    "queue-proxy, http probe on /: behind knext-launch the first requests run at "
+    "steady-state latency") {
+  check_first_requests_are_warm(cold_start_behind_queue_proxy("http:/", true));
+}
+
+TEST_CASE("queue-proxy, tcp probe: plain node server.js for comparison (numbers only)") {
+  auto c = cold_start_behind_queue_proxy("tcp", false);
+  CHECK(c.ready_ms > 0);
+}
+
+TEST_CASE("queue-proxy, http probe on /: plain node server.js for comparison (numbers only)") {
+  auto c = cold_start_behind_queue_proxy("http:/", false);
+  CHECK(c.ready_ms > 0);
+}
+
+// ---- 3: a warm path that keeps failing ----------------------------------------------------------
+
+TEST_CASE(
+    "a warm path answering 500 holds PORT closed until --warm-timeout, then --warm-fail "
+    "applies") {
+  int port = free_port();
+  SUBCASE("--warm-fail=open opens the gate anyway and names the path and status") {
+    Proc app(
+        "knext-launch",
+        launcher_argv({"--warm-path", "/broken", "--warm-timeout", "2s", "--warm-fail", "open"},
+                      {node_bin(), status_server()}),
+        {.env = app_env(port)});
+    REQUIRE_MESSAGE(app.wait_for_err("phase server-listening-internal", 10s), app.report());
+    auto held = watch_port_closed(app, port, "warm-up failed", 6s);
+    CHECK_MESSAGE(held.line_seen, app.report());
+    CHECK_MESSAGE(held.accepted_early == 0, "PORT accepted before warm-up gave up\n"
+                                                << app.report());
+    CHECK(held.other == 0);
+    CHECK(held.refused >= 10);  // ~2 s of polling every 25 ms, all refused
+    CHECK(held.line_seen_ms >= 1900);
+    CHECK(held.line_seen_ms < 4000);
+    REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 3s), app.report());
+    auto err = app.err();
+    CHECK_MESSAGE(contains(err, "warm-up failed: /broken (HTTP 500)"), err);
+    CHECK(contains(err, "--warm-fail=open"));
+    CHECK(!contains(err, "phase warm-path-done"));
+
+    auto root = http_get(port, "/", 3s);
+    CHECK_MESSAGE(root.status == 200, describe(root));
+    CHECK(root.body == "ok /");
+    auto broken = http_get(port, "/broken", 3s);  // the same server, now public
+    CHECK_MESSAGE(broken.status == 500, describe(broken));
+
+    app.signal(SIGTERM);
+    auto code = app.wait_exit(5s);
+    REQUIRE(code);
+    CHECK(*code == 128 + SIGTERM);  // node's default SIGTERM action, passed through
+  }
+  SUBCASE("--warm-fail=exit stops the app, exits 1 and names the path and status") {
+    Proc app("knext-launch",
+             launcher_argv({"--warm-path", "/broken", "--warm-timeout", "2s", "--warm-fail", "exit",
+                            "--grace", "2s"},
+                           {node_bin(), status_server()}),
+             {.env = app_env(port)});
+    REQUIRE_MESSAGE(app.wait_for_err("phase server-listening-internal", 10s), app.report());
+    auto held = watch_port_closed(app, port, "warm-up failed", 8s);
+    CHECK_MESSAGE(held.accepted_early == 0, app.report());
+    CHECK(held.refused >= 10);
+    auto code = app.wait_exit(5s);
+    REQUIRE_MESSAGE(code, "the launcher did not exit\n" << app.report());
+    CHECK(*code == 1);
+    CHECK(app.exited_ms() >= 1900);
+    CHECK(app.exited_ms() < 2000 + 2000 + 1500);
+    CHECK(connect_errno(port) == ECONNREFUSED);
+    auto err = app.err();
+    CHECK_MESSAGE(contains(err, "/broken (HTTP 500)"), err);
+    CHECK(contains(err, "--warm-fail=exit"));
+    CHECK(!contains(err, "phase gate-open"));
+  }
+}
+
+// ---- 4: a server that never listens
+// --------------------------------------------------------------
+
+TEST_CASE("a server that never listens: the launcher exits 1 after --warm-timeout, bounded") {
+  int port = free_port();
+  std::string script;
+  SUBCASE("node exits on SIGTERM") {
+    script = "setInterval(() => {}, 1000)";
+  }
+  SUBCASE("node ignores SIGTERM: SIGKILL after --grace") {
+    script = "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)";
+  }
+  CAPTURE(script);
+  Proc app("knext-launch",
+           launcher_argv({"--warm-timeout", "2s", "--grace", "2s"}, {node_bin(), "-e", script}),
+           {.env = app_env(port)});
+  REQUIRE_MESSAGE(app.wait_for_err("phase hook-loaded", 3s), app.report());
+  auto family = descendants(app.pid());  // node and the launcher's warm-up worker, if any
+  auto code = app.wait_exit(std::chrono::milliseconds(2000 + 2000 + 1500));
+  REQUIRE_MESSAGE(code, "still running after warm timeout + grace + 1.5 s\n" << app.report());
+  CHECK(*code == 1);
+  CHECK_MESSAGE(still_alive(family).empty(), "left running: " << pid_list(still_alive(family))
+                                                              << "\n"
+                                                              << app.report());
+  CHECK(app.exited_ms() >= 1900);
+  auto err = app.err();
+  CHECK_MESSAGE(contains(err, "phase hook-loaded"), err);  // the gate really was on
+  CHECK_MESSAGE(contains(err, "did not listen within --warm-timeout"), err);
+  CHECK(!contains(err, "phase gate-open"));
+  MESSAGE("never listens (" << script << "): exit " << *code << " after " << fixed1(app.exited_ms())
+                            << " ms");
+}
+
+// ---- 5: SIGTERM while warm-up is in flight
+// --------------------------------------------------------
+
+TEST_CASE("SIGTERM during warm-up: the launcher exits promptly with the child's status") {
+  int port = free_port();
+  SUBCASE("status server, warm path answering after 10 s, exits 42 on SIGTERM") {
+    auto env = app_env(port);
+    env["STATUS_SERVER_TERM_EXIT"] = "42";
+    Proc app("knext-launch",
+             launcher_argv({"--warm-path", "/sleep/10000", "--warm-timeout", "60s"},
+                           {node_bin(), status_server()}),
+             {.env = env});
+    REQUIRE_MESSAGE(app.wait_for_err("phase server-listening-internal", 10s), app.report());
+    std::this_thread::sleep_for(300ms);  // the warm-up GET is now waiting on the server
+    CHECK(connect_errno(port) == ECONNREFUSED);
+    auto family = descendants(app.pid());  // node and the launcher's warm-up worker, if any
+    auto signalled = Clock::now();
+    app.signal(SIGTERM);
+    auto code = app.wait_exit(3s);
+    double took = ms_since(signalled);
+    REQUIRE_MESSAGE(code, "no exit within 3 s of SIGTERM\n" << app.report());
+    CHECK_MESSAGE(*code == 42, app.report());
+    CHECK_MESSAGE(still_alive(family).empty(), "left running: " << pid_list(still_alive(family)));
+    CHECK(took < 3000);
+    CHECK_MESSAGE(contains(app.out(), "status-server: SIGTERM, exiting with 42"), app.report());
+    CHECK(contains(app.err(), "phase child-exited"));
+    CHECK(!contains(app.err(), "phase gate-open"));
+    MESSAGE("SIGTERM during warm-up (status server): exit " << *code << " after " << fixed1(took)
+                                                            << " ms");
+  }
+  SUBCASE("the fixture Next app, warm paths /slow /list /dynamic /") {
+    Proc app("knext-launch",
+             launcher_argv({"--warm-path", "/slow", "--warm-path", "/list", "--warm-path",
+                            "/dynamic", "--warm-path", "/", "--warm-timeout", "60s"},
+                           {node_bin(), fixture_server()}),
+             {.env = app_env(port), .cwd = fixture_dir()});
+    REQUIRE_MESSAGE(app.wait_for_err("phase server-listening-internal", 20s), app.report());
+    REQUIRE_MESSAGE(!contains(app.err(), "phase gate-open"), "warm-up already over\n"
+                                                                 << app.report());
+    auto family = descendants(app.pid());
+    auto signalled = Clock::now();
+    app.signal(SIGTERM);
+    auto code = app.wait_exit(3s);
+    double took = ms_since(signalled);
+    REQUIRE_MESSAGE(code, "no exit within 3 s of SIGTERM\n" << app.report());
+    CHECK_MESSAGE(*code == 143, app.report());
+    CHECK_MESSAGE(still_alive(family).empty(), "left running: " << pid_list(still_alive(family)));
+    CHECK(took < 3000);
+    CHECK(contains(app.err(), "phase child-exited"));
+    CHECK(contains(app.err(), "code 143"));
+    CHECK(!contains(app.err(), "phase gate-open"));
+    MESSAGE("SIGTERM during warm-up (Next): exit " << *code << " after " << fixed1(took) << " ms");
+  }
+}
+
+// ---- 6: the user's NODE_OPTIONS
+// ---------------------------------------------------------------------
+
+TEST_CASE("the user's NODE_OPTIONS are kept, the hook's --require is added") {
+  TempDir dir;
+  auto marker = dir.path() / "marker.cjs";
+  std::ofstream(marker) << "process.stderr.write('knext-test-marker loaded in pid ' + process.pid "
+                           "+ '\\n');\n";
+  int port = free_port();
+  auto env = app_env(port);
+  std::string user_options = "--max-old-space-size=123 --require " + marker.string();
+  env["NODE_OPTIONS"] = user_options;
+  Proc app("knext-launch", launcher_argv({"--warm-path", "/info"}, {node_bin(), status_server()}),
+           {.env = env});
+  REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 15s), app.report());
+  auto info = http_get(port, "/info", 3s);
+  REQUIRE_MESSAGE(info.status == 200, describe(info));
+  INFO("/info: " << info.body);
+  auto err = app.err();
+  CHECK_MESSAGE(count_of(err, "knext-test-marker loaded in pid") == 1, err);
+  CHECK(contains(err, "phase hook-loaded"));
+  CHECK(contains(err, "phase server-listening-internal"));
+  CHECK(contains(err, "phase warm-path-done"));
+  // The user's options come first, unchanged, then the hook.
+  CHECK(contains(info.body, "\"nodeOptions\":\"" + user_options + " --require "));
+  CHECK(contains(info.body, "knext-hook.cjs"));
+  // --max-old-space-size=123 took effect: V8's heap limit is old space + young generation
+  // (315 MiB with 123 here), far below the default (over 2 GiB on this machine).
+  auto at = info.body.find("\"heapLimitMiB\":");
+  REQUIRE(at != std::string::npos);
+  int heap_mib = std::atoi(info.body.c_str() + at + std::strlen("\"heapLimitMiB\":"));
+  CHECK(heap_mib >= 123);
+  CHECK(heap_mib < 1024);
+  // The marker ran in the server process itself.
+  auto pid_at = info.body.find("\"pid\":");
+  REQUIRE(pid_at != std::string::npos);
+  std::string server_pid = std::to_string(std::atoi(info.body.c_str() + pid_at + 6));
+  CHECK(contains(err, "knext-test-marker loaded in pid " + server_pid + "\n"));
+}
+
+// ---- 7: the proxy gate (--gate=proxy) -----------------------------------------------------------
+
+TEST_CASE("proxy gate: requests during warm-up are held, then all answered; ready path 503, 200") {
+  int port = free_port();
+  Proc app("knext-launch",
+           launcher_argv({"--gate", "proxy", "--warm-path", "/sleep/1500", "--warm-timeout", "20s"},
+                         {node_bin(), status_server()}),
+           {.env = app_env(port)});
+  REQUIRE_MESSAGE(app.wait_for_err("phase child-spawned", 3s), app.report());
+  std::this_thread::sleep_for(100ms);  // the launcher listens on PORT right after the spawn
+  auto not_ready = http_get(port, "/_knext/ready", 3s);
+  CHECK_MESSAGE(not_ready.status == 503, describe(not_ready));
+
+  constexpr int kClients = 20;
+  std::vector<HttpResult> results(kClients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back(
+        [&, i] { results[i] = http_get(port, "/held-" + std::to_string(i), 15s); });
+  }
+  for (auto& t : clients) t.join();
+  REQUIRE_MESSAGE(contains(app.err(), "phase gate-open"), app.report());
+  for (int i = 0; i < kClients; ++i) {
+    CAPTURE(i);
+    CHECK_MESSAGE(results[i].status == 200, describe(results[i]));
+    CHECK(results[i].connect_errno == 0);
+    CHECK(contains(results[i].body, "ok /held-" + std::to_string(i)));
+  }
+  // The held requests were answered only once warm: after the 1.5 s warm path.
+  double fastest = results[0].ms;
+  for (const auto& r : results) fastest = std::min(fastest, r.ms);
+  CHECK(fastest > 1000);
+  auto ready = http_get(port, "/_knext/ready", 3s);
+  CHECK_MESSAGE(ready.status == 200, describe(ready));
+  MESSAGE("proxy gate: " << kClients << " held requests answered, fastest after " << fixed1(fastest)
+                         << " ms");
+}
+
+TEST_CASE("proxy gate: a server that never listens makes the launcher exit 1 after the timeout") {
+  int port = free_port();
+  Proc app("knext-launch",
+           launcher_argv({"--gate", "proxy", "--warm-timeout", "2s", "--grace", "2s"},
+                         {node_bin(), "-e", "setInterval(() => {}, 1000)"}),
+           {.env = app_env(port)});
+  auto code = app.wait_exit(std::chrono::milliseconds(2000 + 2000 + 1500));
+  REQUIRE_MESSAGE(code, "still running\n" << app.report());
+  CHECK(*code == 1);
+  CHECK(app.exited_ms() >= 1900);
+  CHECK_MESSAGE(contains(app.err(), "did not listen within --warm-timeout"), app.report());
+}
