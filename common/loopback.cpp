@@ -10,20 +10,18 @@
 #include "common/fd.hpp"
 
 namespace knext {
-namespace {
-sockaddr_in loopback(int port) {
+sockaddr_in loopback_address(int port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return addr;
 }
-}  // namespace
 
 Expected<int> free_loopback_port() {
   Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return Error{std::string("socket: ") + std::strerror(errno)};
-  auto addr = loopback(0);
+  auto addr = loopback_address(0);
   socklen_t len = sizeof(addr);
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
       getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
@@ -35,7 +33,7 @@ Expected<int> free_loopback_port() {
 bool loopback_accepts(int port) {
   Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return false;
-  auto addr = loopback(port);
+  auto addr = loopback_address(port);
   return connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
 }
 

@@ -1,8 +1,11 @@
 #pragma once
+#include <netinet/in.h>
+
 #include "common/expected.hpp"
 
 namespace knext {
 
+sockaddr_in loopback_address(int port);  // 127.0.0.1:port
 // A port the kernel just handed out on 127.0.0.1 (free at the time of the call).
 Expected<int> free_loopback_port();
 // One TCP connect to 127.0.0.1:port; true if it completed.

@@ -48,35 +48,6 @@ bool set_mode(Config& c, std::string_view v, Mode mode) {
   return true;
 }
 
-bool set_log_format(Config& c, std::string_view v) {
-  if (v == "text") {
-    c.log_format = LogFormat::kText;
-  } else if (v == "json") {
-    c.log_format = LogFormat::kJson;
-  } else {
-    return false;
-  }
-  return true;
-}
-
-bool set_log_level(Config& c, std::string_view v) {
-  static constexpr std::array<std::pair<std::string_view, LogLevel>, 6> kLevels{{
-      {"trace", LogLevel::kTrace},
-      {"debug", LogLevel::kDebug},
-      {"info", LogLevel::kInfo},
-      {"warn", LogLevel::kWarn},
-      {"error", LogLevel::kError},
-      {"off", LogLevel::kOff},
-  }};
-  for (auto [name, level] : kLevels) {
-    if (v == name) {
-      c.log_level = level;
-      return true;
-    }
-  }
-  return false;
-}
-
 std::optional<int> parse_int(std::string_view v, int min, int max) {
   int n = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
@@ -102,6 +73,26 @@ bool set_enum(Enum& out, std::string_view v,
     }
   }
   return false;
+}
+
+bool set_log_format(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, LogFormat>, 2> kNames{{
+      {"text", LogFormat::kText},
+      {"json", LogFormat::kJson},
+  }};
+  return set_enum(c.log_format, v, kNames);
+}
+
+bool set_log_level(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, LogLevel>, 6> kNames{{
+      {"trace", LogLevel::kTrace},
+      {"debug", LogLevel::kDebug},
+      {"info", LogLevel::kInfo},
+      {"warn", LogLevel::kWarn},
+      {"error", LogLevel::kError},
+      {"off", LogLevel::kOff},
+  }};
+  return set_enum(c.log_level, v, kNames);
 }
 
 bool set_gate(Config& c, std::string_view v) {

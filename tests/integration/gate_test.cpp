@@ -25,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/loopback.hpp"
 #include "tests/integration/harness.hpp"
 
 namespace bp = boost::process;
@@ -81,18 +82,10 @@ std::string fixed1(double v) {
 
 // ---- loopback sockets ---------------------------------------------------------------------------
 
-sockaddr_in loopback(int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   REQUIRE(fd >= 0);
-  auto a = loopback(0);
+  auto a = knext::loopback_address(0);
   REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
   socklen_t len = sizeof a;
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
@@ -114,7 +107,7 @@ int connect_loopback(int port, Clock::time_point deadline, int& err) {
     err = errno;
     return -1;
   }
-  auto a = loopback(port);
+  auto a = knext::loopback_address(port);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     if (errno != EINPROGRESS) {
       err = errno;

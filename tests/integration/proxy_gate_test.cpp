@@ -57,14 +57,6 @@ const std::string& big_body() {
   return body;
 }
 
-sockaddr_in loopback(int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
 bool send_all(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
@@ -187,7 +179,7 @@ class Upstream {
   Upstream() : listener_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
     int one = 1;
     setsockopt(listener_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    auto addr = loopback(0);
+    auto addr = knext::loopback_address(0);
     socklen_t len = sizeof(addr);
     REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
     REQUIRE(::listen(listener_.get(), 512) == 0);
@@ -346,7 +338,7 @@ class Client {
   explicit Client(int port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
     timeval timeout{15, 0};
     setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    auto addr = loopback(port);
+    auto addr = knext::loopback_address(port);
     connected_ = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   }
   bool connected() const { return connected_; }
