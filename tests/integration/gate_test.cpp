@@ -832,3 +832,60 @@ TEST_CASE("proxy gate: a server that never listens makes the launcher exit 1 aft
   CHECK(app.exited_ms() >= 1900);
   CHECK_MESSAGE(contains(app.err(), "did not listen within --warm-timeout"), app.report());
 }
+
+// ---- 8: no per-request hop in the default (handoff) mode ----------------------------------------
+
+namespace {
+
+// The pid among `candidates` holding the socket listening on 127.0.0.1/0.0.0.0:port, or 0.
+pid_t listener_owner(int port, const std::vector<pid_t>& candidates) {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // header
+  std::string inode;
+  while (std::getline(tcp, line)) {
+    std::istringstream f(line);
+    std::string sl, local, remote, state, queues, timer, retr, uid, timeout, node;
+    f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> node;
+    auto colon = local.find(':');
+    if (state == "0A" && colon != std::string::npos &&
+        std::stoi(local.substr(colon + 1), nullptr, 16) == port) {
+      inode = node;
+    }
+  }
+  if (inode.empty()) return 0;
+  std::string wanted = "socket:[" + inode + "]";
+  for (pid_t pid : candidates) {
+    std::error_code ec;
+    for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      std::error_code link_ec;
+      if (fs::read_symlink(fd.path(), link_ec).string() == wanted) return pid;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("handoff: node itself owns the public port, so the launcher is not on the data path") {
+  int port = free_port();
+  for (std::string gate : {"handoff", "proxy"}) {
+    CAPTURE(gate);
+    Proc app("knext-launch", launcher_argv({"--gate", gate}, {node_bin(), status_server()}),
+             {.env = app_env(port)});
+    REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 10s), app.report());
+    auto response = http_get(port, "/ok", 3s);
+    CHECK(response.status == 200);
+    std::vector<pid_t> family = descendants(app.pid());
+    family.insert(family.begin(), app.pid());
+    pid_t owner = listener_owner(port, family);
+    REQUIRE(owner != 0);
+    if (gate == "handoff") {
+      CHECK_MESSAGE(owner != app.pid(), "the launcher holds the public port in handoff mode");
+    } else {
+      CHECK(owner == app.pid());  // the proxy really is a hop: the check can tell them apart
+    }
+    app.signal(SIGTERM);
+    REQUIRE(app.wait_exit(5s));
+  }
+}
