@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   if (config->mode == knext::Mode::kBench) return knext::bench::run(*config);
   knext::log::init(config->log_format, config->log_level);
   knext::Timeline timeline;
+  timeline.mark_exec();
   timeline.mark("config-parsed");
   return knext::run_supervised(*config, timeline);
 }

@@ -14,6 +14,8 @@ class Timeline {
   };
 
   double mark(std::string_view name, std::string_view detail = {});
+  // t0 itself: the launcher's exec, 0 ms by definition (logged once at start).
+  void mark_exec();
   const std::vector<Phase>& phases() const { return phases_; }
 
  private:

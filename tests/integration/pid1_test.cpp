@@ -202,7 +202,8 @@ TEST_CASE("stdio passes straight to the child: inherited fds, nothing copied") {
 TEST_CASE("phases are logged with ms since exec, as text and as JSON") {
   auto text = run_launcher({"--", "true"});
   CHECK(text.exit_code == 0);
-  for (auto phase : {"phase config-parsed", "phase child-spawned", "phase child-exited"}) {
+  for (auto phase :
+       {"phase exec", "phase config-parsed", "phase child-spawned", "phase child-exited"}) {
     CHECK_MESSAGE(text.err.find(phase) != std::string::npos, phase);
   }
   auto json = run_launcher({"--log-format=json", "--", "true"});
