@@ -39,10 +39,12 @@ std::vector<Variant> variants(const std::vector<std::string>& command) {
 }
 
 void print_table(const std::vector<Variant>& all, int runs) {
-  std::printf("\ncold start, %d runs per variant, alternating, warm page cache (ms, from spawn)\n",
-              runs);
-  std::printf("%-16s %10s %10s %10s %12s %12s %8s %10s\n", "variant", "port p50", "port p90",
-              "port min", "render p50", "render p90", "vs plain", "next p50");
+  std::printf(
+      "\ncold start, %d runs per variant, alternating, warm page cache (ms from spawn; ready = "
+      "PORT accepts, first = first GET / answered, next = the GET after it)\n",
+      runs);
+  std::printf("%-16s %10s %10s %10s %12s %12s %8s %10s\n", "variant", "ready p50", "ready p90",
+              "ready min", "first p50", "first p90", "vs plain", "next p50");
   double base = summarize(all.front().first_render).median;
   for (const auto& v : all) {
     auto port = summarize(v.port_open);
@@ -84,9 +86,9 @@ int run(const Config& config) {
       v.port_open.push_back(result->port_open_ms);
       v.first_render.push_back(result->first_render_ms);
       v.next_request.push_back(result->next_request_ms);
-      std::fprintf(stderr, "run %d/%d %-14s port %7.1f ms  first render %7.1f ms (HTTP %ld)\n", run,
-                   config.bench_runs, v.name.c_str(), result->port_open_ms, result->first_render_ms,
-                   result->first_status);
+      std::fprintf(stderr, "run %d/%d %-14s ready %7.1f ms  first response %7.1f ms (HTTP %ld)\n",
+                   run, config.bench_runs, v.name.c_str(), result->port_open_ms,
+                   result->first_render_ms, result->first_status);
     }
   }
   print_table(all, config.bench_runs);
