@@ -7,7 +7,7 @@
 #include <charconv>
 #include <cstdlib>
 
-#include "launcher/duration.hpp"
+#include "launcher/value_parsers.hpp"
 
 namespace knext {
 namespace {
@@ -95,6 +95,47 @@ bool set_log_level(Config& c, std::string_view v) {
   return set_enum(c.log_level, v, kNames);
 }
 
+bool set_compile_cache(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, CompileCache>, 4> kNames{{
+      {"auto", CompileCache::kAuto},
+      {"node", CompileCache::kNode},
+      {"postwarm", CompileCache::kPostwarm},
+      {"off", CompileCache::kOff},
+  }};
+  return set_enum(c.compile_cache, v, kNames);
+}
+
+bool set_prewarm_fs(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, bool>, 2> kNames{{
+      {"auto", true},
+      {"off", false},
+  }};
+  return set_enum(c.prewarm_fs, v, kNames);
+}
+
+template <std::string Config::*Member>
+bool set_path(Config& c, std::string_view v) {
+  if (v.empty()) return false;
+  c.*Member = std::string(v);
+  return true;
+}
+
+bool set_cache_max_bytes(Config& c, std::string_view v) {
+  auto bytes = parse_bytes(v);
+  if (!bytes) return false;
+  c.cache_max_bytes = *bytes;
+  return true;
+}
+
+bool set_app_name(Config& c, std::string_view v) {
+  if (v.empty() || v.size() > 128 || v == "." || v == "..") return false;
+  for (unsigned char ch : v) {
+    if (!std::isalnum(ch) && ch != '-' && ch != '_' && ch != '.') return false;
+  }
+  c.app_name = std::string(v);
+  return true;
+}
+
 bool set_gate(Config& c, std::string_view v) {
   static constexpr std::array<std::pair<std::string_view, GateMode>, 4> kNames{{
       {"auto", GateMode::kAuto},
@@ -130,12 +171,6 @@ bool add_warm_path(Config& c, std::string_view v) {
 bool set_ready_path(Config& c, std::string_view v) {
   if (!is_url_path(v)) return false;
   c.ready_path = std::string(v);
-  return true;
-}
-
-bool set_hook(Config& c, std::string_view v) {
-  if (v.empty()) return false;
-  c.hook_path = std::string(v);
   return true;
 }
 
@@ -178,7 +213,24 @@ const std::vector<OptionSpec>& specs() {
       {"admin-port", "Port for /healthz /readyz /metrics /startup; 0 turns it off (default 9901)",
        "a port number from 0 to 65535", false, set_int<&Config::admin_port, 0, 65535>},
       {"hook", "Path of knext-hook.cjs (default: found beside the binary)", "a file path", false,
-       set_hook},
+       set_path<&Config::hook_path>},
+      {"cache-dir",
+       "Directory (a mounted volume) for compile caches, as <dir>/<app>/<build-id> (default: none)",
+       "a directory path", false, set_path<&Config::cache_dir>},
+      {"cache-seed", "Compile cache baked into the image by --prewarm; seeds an empty volume",
+       "a directory path", false, set_path<&Config::cache_seed>},
+      {"cache-max-bytes", "Cap for --cache-dir; older builds are evicted first (default 256MiB)",
+       "a size such as 256MiB, 1GiB or a number of bytes", false, set_cache_max_bytes},
+      {"app-name", "Name of the app's folder in --cache-dir (default: the app directory's name)",
+       "letters, digits, '-', '_' and '.' (at most 128)", false, set_app_name},
+      {"compile-cache", "V8 code cache: auto, node, postwarm or off (default auto)",
+       "auto, node, postwarm or off", false, set_compile_cache},
+      {"prewarm-fs", "Read the files the first render needs into the page cache: auto or off",
+       "auto or off", false, set_prewarm_fs},
+      {"prewarm",
+       "Image build step: start the app, warm it, write the compile cache to --cache-seed, stop",
+       "true or false", true,
+       [](Config& c, std::string_view v) { return set_mode(c, v, Mode::kPrewarm); }},
   };
   return kSpecs;
 }

@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -10,13 +11,16 @@
 
 namespace knext {
 
-enum class Mode { kRun, kBench, kHelp, kVersion };
+enum class Mode { kRun, kBench, kPrewarm, kHelp, kVersion };
 enum class LogFormat { kText, kJson };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
 // How readiness is held back until warm: through the node hook (no extra hop), by the launcher
 // proxying PORT, or not at all. kAuto: handoff when the command is node, else none.
 enum class GateMode { kAuto, kHandoff, kProxy, kNone };
 enum class WarmFail { kOpen, kExit };
+// Which V8 code cache node uses: its own NODE_COMPILE_CACHE, the post-warm cache written by the
+// hook after the warm-up render (plus node's own for ESM), or none. kAuto: see README.
+enum class CompileCache { kAuto, kNode, kPostwarm, kOff };
 
 struct Config {
   Mode mode = Mode::kRun;
@@ -37,6 +41,13 @@ struct Config {
   std::string ready_path = "/_knext/ready";
   int admin_port = 9901;  // 0: off
   std::string hook_path;  // empty: found next to the binary
+
+  std::string cache_dir;   // the mounted volume for compile caches; empty: none
+  std::string cache_seed;  // a cache baked into the image (--prewarm writes it)
+  uint64_t cache_max_bytes = 256ull << 20;
+  std::string app_name;  // empty: the app directory's name
+  CompileCache compile_cache = CompileCache::kAuto;
+  bool prewarm_fs = true;  // page-cache prewarm while node boots
 };
 
 // Looks up an environment variable; injectable so tests need not touch the real environment.

@@ -169,3 +169,27 @@ TEST_CASE("warm-up and admin settings validate") {
   CHECK_FALSE(parse({"--warm-fail=retry"}).ok());
   CHECK_FALSE(parse({"--ready-path=ready"}).ok());
 }
+
+TEST_CASE("compile-cache settings: flags, env, validation") {
+  auto c = parse({"--cache-dir=/cache", "--cache-seed", "/app/.knext-cache",
+                  "--cache-max-bytes=1GiB", "--compile-cache=postwarm", "--prewarm-fs=off",
+                  "--app-name=shop"});
+  REQUIRE(c.ok());
+  CHECK(c->cache_dir == "/cache");
+  CHECK(c->cache_seed == "/app/.knext-cache");
+  CHECK(c->cache_max_bytes == 1ull << 30);
+  CHECK(c->compile_cache == knext::CompileCache::kPostwarm);
+  CHECK_FALSE(c->prewarm_fs);
+  CHECK(c->app_name == "shop");
+  auto env = parse({}, {{"KNEXT_CACHE_DIR", "/pvc"}, {"KNEXT_COMPILE_CACHE", "node"}});
+  REQUIRE(env.ok());
+  CHECK(env->cache_dir == "/pvc");
+  CHECK(env->compile_cache == knext::CompileCache::kNode);
+  CHECK(parse({})->compile_cache == knext::CompileCache::kAuto);
+  CHECK(parse({"--prewarm"})->mode == knext::Mode::kPrewarm);
+  for (auto bad : std::vector<std::string>{"--cache-max-bytes=lots", "--compile-cache=v8",
+                                           "--app-name=../x", "--prewarm-fs=on"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse({bad}).ok());
+  }
+}

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "launcher/duration.hpp"
+#include "launcher/value_parsers.hpp"
 
 using std::chrono::milliseconds;
 
@@ -25,4 +25,16 @@ TEST_CASE("booleans") {
   CHECK(knext::parse_bool("0") == false);
   CHECK(knext::parse_bool("No") == false);
   CHECK_FALSE(knext::parse_bool("2").has_value());
+}
+
+TEST_CASE("byte sizes: binary and decimal units, bare bytes") {
+  CHECK(knext::parse_bytes("256MiB") == 256ull << 20);
+  CHECK(knext::parse_bytes("1GiB") == 1ull << 30);
+  CHECK(knext::parse_bytes("100MB") == 100'000'000ull);
+  CHECK(knext::parse_bytes("4096") == 4096ull);
+  CHECK(knext::parse_bytes("0") == 0ull);
+  for (auto bad : {"", "MiB", "-1", "1.5GiB", "12 MiB", "3TiB", "99999999999GiB"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(knext::parse_bytes(bad).has_value());
+  }
 }

@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,5 +12,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 std::string format_duration(std::chrono::milliseconds d);
 
 std::optional<bool> parse_bool(std::string_view text);
+
+// "256MiB", "1GiB", "512KiB", "100MB", "4096"; a bare number means bytes.
+std::optional<uint64_t> parse_bytes(std::string_view text);
 
 }  // namespace knext

@@ -1,4 +1,4 @@
-#include "launcher/duration.hpp"
+#include "launcher/value_parsers.hpp"
 
 #include <cctype>
 #include <charconv>
@@ -43,6 +43,29 @@ std::optional<bool> parse_bool(std::string_view text) {
     lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   if (lower == "1" || lower == "true" || lower == "yes" || lower == "on") return true;
   if (lower == "0" || lower == "false" || lower == "no" || lower == "off") return false;
+  return std::nullopt;
+}
+
+std::optional<uint64_t> parse_bytes(std::string_view text) {
+  uint64_t number = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc{} || end == text.data()) return std::nullopt;
+  std::string_view unit(end, static_cast<size_t>(text.data() + text.size() - end));
+  static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
+      {"", 1},
+      {"B", 1},
+      {"KiB", 1ull << 10},
+      {"MiB", 1ull << 20},
+      {"GiB", 1ull << 30},
+      {"KB", 1'000},
+      {"MB", 1'000'000},
+      {"GB", 1'000'000'000},
+  };
+  for (auto [name, scale] : kUnits) {
+    if (unit != name) continue;
+    if (number > UINT64_MAX / scale) return std::nullopt;
+    return number * scale;
+  }
   return std::nullopt;
 }
 
