@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "common/loopback.hpp"
+#include "launcher/compile_cache_setup.hpp"
 #include "launcher/control_channel.hpp"
 #include "launcher/hook_injection.hpp"
 #include "launcher/init_process.hpp"
@@ -74,8 +75,11 @@ int run_supervised(const Config& config, Timeline& timeline) {
     }
   }
 
+  CompileCacheSetup cache = prepare_compile_cache(config, request.env);
+
   UvLoop loop;
   LaunchState state;
+  state.compile_cache_dir = cache.placement.dir;
   state.timeline = &timeline;
   state.gate_mode = gate_name(gate);
   std::unique_ptr<ControlChannel> channel;
@@ -120,6 +124,7 @@ int run_supervised(const Config& config, Timeline& timeline) {
         SupervisorOptions{config.grace, config.leftover_grace, config.signal_group, role},
         timeline);
     StartupGate startup(loop.get(), config, timeline, state, supervisor);
+    startup.on_flushed([&] { after_cache_flush(loop.get(), cache, state); });
     supervisor.on_child_exit([&](int) {
       state.child_running = false;
       startup.child_exited();
@@ -130,6 +135,7 @@ int run_supervised(const Config& config, Timeline& timeline) {
       return started.error().code;
     }
     state.child_running = true;
+    start_cache_maintenance(loop.get(), cache);
     std::unique_ptr<AdminServer> admin;
     if (config.admin_port != 0) {
       admin = std::make_unique<AdminServer>(

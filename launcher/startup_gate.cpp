@@ -82,6 +82,7 @@ void StartupGate::on_hook_message(const HookMessage& m) {
   } else if (m.type == "flushed") {
     if (m.ok) {
       log::debug("node flushed its compile cache");
+      if (on_flushed_) on_flushed_();
     } else if (!m.message.empty()) {
       log::info("compile cache not flushed: " + m.message);
     }

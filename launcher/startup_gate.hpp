@@ -1,6 +1,7 @@
 #pragma once
 #include <uv.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,8 @@ class StartupGate {
   // Proxy: the child listens on 127.0.0.1:internal_port; `gate` holds PORT until warm.
   void start_proxy(ProxyGate& gate, int internal_port);
   void child_exited();
+  // Called once node reports its compile cache flushed.
+  void on_flushed(std::function<void()> callback) { on_flushed_ = std::move(callback); }
 
  private:
   void on_hook_message(const HookMessage& m);
@@ -54,6 +57,7 @@ class StartupGate {
   std::string last_hook_error_;
   bool listening_ = false;
   bool open_requested_ = false;
+  std::function<void()> on_flushed_;
 };
 
 }  // namespace knext

@@ -111,6 +111,13 @@ std::string metrics_text(const LaunchState& state) {
          "Milliseconds from the launcher's exec until the path was warm or given up (0: pending).");
   for (const auto* w : paths) sample(out, "knext_warm_path_ms", "path", w->path, ms(w->done_ms));
 
+  family(out, "knext_compile_cache_entries", "gauge",
+         "Files in node's compile cache directory after the last flush.");
+  out += fmt::format("knext_compile_cache_entries {}\n", state.compile_cache_entries);
+  family(out, "knext_compile_cache_bytes", "gauge",
+         "Bytes in node's compile cache directory after the last flush.");
+  out += fmt::format("knext_compile_cache_bytes {}\n", state.compile_cache_bytes);
+
   family(out, "knext_restarts_total", "counter", "Times the child was restarted.");
   out += fmt::format("knext_restarts_total {}\n", state.restarts);
   family(out, "knext_gate_open", "gauge", "1 once the gate opened (the app is ready), else 0.");

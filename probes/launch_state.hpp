@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct LaunchState {
   bool gate_open = false;
   int restarts = 0;
   std::vector<WarmPathStatus> warm_paths;
+  std::string compile_cache_dir;  // NODE_COMPILE_CACHE given to node; empty: none
+  uint64_t compile_cache_entries = 0;  // on disk after the last flush
+  uint64_t compile_cache_bytes = 0;
 };
 
 }  // namespace knext

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -75,11 +76,14 @@ Launched::Launched(const std::vector<std::string>& launcher_args, LaunchOptions 
   std::ofstream(in_path) << options.stdin_text;
   auto exe = argv.front().find('/') == std::string::npos ? bp::search_path(argv.front()).string()
                                                          : argv.front();
+  bp::environment env = boost::this_process::environment();
+  for (const auto& [name, value] : options.env) env[name] = value;
+  std::string cwd = options.cwd.empty() ? dir_.path().string() : options.cwd;
   started_ = std::chrono::steady_clock::now();
   child_ =
       bp::child(bp::exe = exe, bp::args = std::vector<std::string>(argv.begin() + 1, argv.end()),
-                bp::std_in<in_path.string(), bp::std_out>(dir_.path() / "out").string(),
-                bp::std_err > (dir_.path() / "err").string(), bp::start_dir = dir_.path().string());
+                env, bp::std_in<in_path.string(), bp::std_out>(dir_.path() / "out").string(),
+                bp::std_err > (dir_.path() / "err").string(), bp::start_dir = cwd);
 }
 
 Launched::~Launched() {
@@ -114,13 +118,23 @@ bool Launched::wait_child_started(std::chrono::milliseconds timeout) {
   return false;
 }
 
-bool Launched::wait_for_output(const std::string& needle, std::chrono::milliseconds timeout) {
+namespace {
+bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (out().find(needle) != std::string::npos) return true;
+    if (done()) return true;
     std::this_thread::sleep_for(5ms);
   }
   return false;
+}
+}  // namespace
+
+bool Launched::wait_for_output(const std::string& needle, std::chrono::milliseconds timeout) {
+  return poll_until([&] { return out().find(needle) != std::string::npos; }, timeout);
+}
+
+bool Launched::wait_for_err(const std::string& needle, std::chrono::milliseconds timeout) {
+  return poll_until([&] { return err().find(needle) != std::string::npos; }, timeout);
 }
 
 void Launched::send(int signum) {

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 #include "common/boost_process.hpp"
@@ -41,6 +42,10 @@ struct LaunchOptions {
   std::string stdin_text;
   // Program run before the launcher (e.g. with-signals), prepended to its argv.
   std::vector<std::string> wrapper;
+  // Added to (or replacing in) this process's environment.
+  std::map<std::string, std::string> env;
+  // Working directory; default: a scratch directory.
+  std::string cwd;
 };
 
 // The launcher running as a real process, its stdout and stderr going to files.
@@ -56,6 +61,7 @@ class Launched {
   // Blocks until the launcher has spawned its child; false on timeout.
   bool wait_child_started(std::chrono::milliseconds timeout = 5s);
   bool wait_for_output(const std::string& needle, std::chrono::milliseconds timeout = 5s);
+  bool wait_for_err(const std::string& needle, std::chrono::milliseconds timeout = 5s);
   void send(int signum);
   // Waits for exit; on timeout kills everything and reports exit_code -1.
   RunResult wait(std::chrono::milliseconds timeout = 10s);

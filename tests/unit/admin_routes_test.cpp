@@ -123,6 +123,8 @@ TEST_CASE("/metrics is Prometheus text 0.0.4 with every family, escaped labels, 
   CHECK(has_line(m, "knext_restarts_total 2"));
   CHECK(has_line(m, "knext_gate_open 0"));
   CHECK(has_line(m, "knext_child_running 1"));
+  CHECK(has_line(m, "knext_compile_cache_entries 0"));
+  CHECK(has_line(m, "knext_compile_cache_bytes 0"));
 
   // Every line is a comment or `name{label="value"} number` / `name number`, and no series
   // appears twice (Prometheus rejects a scrape with duplicates).
@@ -136,7 +138,7 @@ TEST_CASE("/metrics is Prometheus text 0.0.4 with every family, escaped labels, 
     CHECK(std::find(series.begin(), series.end(), key) == series.end());
     series.push_back(key);
   }
-  CHECK(series.size() == 2 + 4 * 2 + 3);  // phases, 4 families per path, 3 scalars
+  CHECK(series.size() == 2 + 4 * 2 + 5);  // phases, 4 families per path, 5 scalars
 }
 
 TEST_CASE("/metrics without a timeline or warm paths still has every family") {

@@ -1,0 +1,163 @@
+#include "launcher/compile_cache_setup.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "cachewarm/cache_eviction.hpp"
+#include "launcher/log.hpp"
+#include "launcher/spawn.hpp"
+
+namespace knext {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A blocking job on the libuv thread pool whose result is applied on the loop thread.
+template <class Result>
+struct PoolJob {
+  uv_work_t req{};
+  std::function<Result()> work;
+  std::function<void(Result&)> done;
+  Result result{};
+
+  static void queue(uv_loop_t* loop, std::function<Result()> work,
+                    std::function<void(Result&)> done) {
+    auto job = std::make_unique<PoolJob>();
+    job->work = std::move(work);
+    job->done = std::move(done);
+    job->req.data = job.get();
+    int rc = uv_queue_work(
+        loop, &job->req,
+        [](uv_work_t* r) {
+          auto* self = static_cast<PoolJob*>(r->data);
+          self->result = self->work();
+        },
+        [](uv_work_t* r, int status) {
+          std::unique_ptr<PoolJob> self(static_cast<PoolJob*>(r->data));
+          if (status == 0 && self->done) self->done(self->result);
+        });
+    if (rc == 0) job.release();  // owned by the after-work callback
+  }
+};
+
+struct MaintenanceResult {
+  std::string seed_error;
+  size_t temp_files_removed = 0;
+  EvictionReport eviction;
+};
+
+}  // namespace
+
+CompileCacheSetup prepare_compile_cache(const Config& config, std::vector<std::string>& env) {
+  CompileCacheSetup setup;
+  if (config.compile_cache == CompileCache::kOff) return setup;
+  if (auto own = get_env(env, "NODE_COMPILE_CACHE")) {
+    log::info("compile cache: NODE_COMPILE_CACHE=" + *own + " was set by you; left as it is");
+    return setup;
+  }
+  std::error_code ec;
+  setup.options.cache_dir = config.cache_dir;
+  setup.options.cache_seed = config.cache_seed;
+  setup.options.app_dir = fs::current_path(ec).string();
+  setup.options.app_name = config.app_name;
+  setup.options.max_bytes = config.cache_max_bytes;
+  setup.options.app_uid = getuid();
+  setup.placement = place_compile_cache(setup.options);
+  if (setup.placement.source == CacheSource::kNone) {
+    log::warn("compile cache off: " + setup.placement.reason);
+    return setup;
+  }
+  setup.mode = CompileCache::kNode;
+  set_env(env, "NODE_COMPILE_CACHE", setup.placement.dir);
+  log::info(fmt::format("compile cache: {} ({}: {})", setup.placement.dir,
+                        cache_source_name(setup.placement.source), setup.placement.reason));
+  return setup;
+}
+
+namespace {
+
+void log_eviction(const EvictionReport& eviction) {
+  if (!eviction.removed.empty()) {
+    log::info(fmt::format("compile cache: evicted {} old build(s), {} -> {} bytes",
+                          eviction.removed.size(), eviction.bytes_before, eviction.bytes_after));
+  }
+  if (!eviction.error.empty()) log::warn("compile cache eviction: " + eviction.error);
+}
+
+EvictionReport evict_for(const CompileCacheSetup& setup) {
+  auto app_dir = fs::path(setup.placement.volume_dir).parent_path().string();
+  return evict_old_builds(app_dir, setup.placement.build_id, setup.options.max_bytes);
+}
+
+}  // namespace
+
+void start_cache_maintenance(uv_loop_t* loop, const CompileCacheSetup& setup) {
+  if (setup.placement.volume_dir.empty()) return;
+  PoolJob<MaintenanceResult>::queue(
+      loop,
+      [setup] {
+        MaintenanceResult r;
+        if (auto seeded = seed_volume(setup.placement, setup.options); !seeded) {
+          r.seed_error = seeded.error().message;
+        }
+        r.temp_files_removed = remove_stale_temp_files(setup.placement.volume_dir);
+        r.eviction = evict_for(setup);
+        return r;
+      },
+      [placement = setup.placement](MaintenanceResult& r) {
+        if (placement.seeded_from_seed) {
+          if (r.seed_error.empty()) {
+            log::info("compile cache: copied the image's cache into " + placement.volume_dir);
+          } else {
+            log::warn("compile cache: could not seed the volume: " + r.seed_error);
+          }
+        }
+        if (r.temp_files_removed > 0) {
+          log::info(fmt::format("compile cache: removed {} empty temp file(s) left by a full disk",
+                                r.temp_files_removed));
+        }
+        log_eviction(r.eviction);
+      });
+}
+
+CacheCount count_cache(const std::string& dir) {
+  CacheCount count;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code entry_ec;
+    if (!it->is_regular_file(entry_ec)) continue;
+    auto size = it->file_size(entry_ec);
+    if (entry_ec || size == 0) continue;  // 0-byte files are leaked temps, not entries
+    ++count.entries;
+    count.bytes += size;
+  }
+  return count;
+}
+
+void after_cache_flush(uv_loop_t* loop, const CompileCacheSetup& setup, LaunchState& state) {
+  if (setup.placement.dir.empty()) return;
+  struct FlushResult {
+    CacheCount count;
+    EvictionReport eviction;
+  };
+  PoolJob<FlushResult>::queue(
+      loop,
+      [setup] {
+        FlushResult r;
+        r.count = count_cache(setup.placement.dir);
+        if (!setup.placement.volume_dir.empty()) r.eviction = evict_for(setup);
+        return r;
+      },
+      [&state](FlushResult& r) {
+        state.compile_cache_entries = r.count.entries;
+        state.compile_cache_bytes = r.count.bytes;
+        log::info(fmt::format("compile cache on disk: {} entries, {} bytes", r.count.entries,
+                              r.count.bytes));
+        log_eviction(r.eviction);
+      });
+}
+
+}  // namespace knext

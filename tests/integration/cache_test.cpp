@@ -1,0 +1,276 @@
+// The compile cache as a platform team deploys it: the launcher in front of the real fixture
+// Next.js app (Node 24), a cache directory standing in for the mounted volume. Bad volumes are
+// made for real: wrong owner, group-writable, a read-only bind mount, a full tmpfs, garbage
+// entries. Whatever the volume, the app must start and the log must say why.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "common/loopback.hpp"
+#include "launcher/compile_cache_setup.hpp"
+#include "probes/curl_api.hpp"
+#include "tests/integration/harness.hpp"
+
+using namespace knext::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kRoot = KNEXT_SOURCE_ROOT;
+const fs::path kApp = kRoot / "tests/fixtures/next-app/.next/standalone";
+
+std::string build_id() {
+  std::ifstream in(kApp / ".next/BUILD_ID");
+  std::string id;
+  in >> id;
+  return id;
+}
+
+struct AppRun {
+  std::unique_ptr<Launched> launched;
+  int port = 0;
+};
+
+// Starts the launcher in front of the fixture with `flags`; waits until the gate opened.
+AppRun start_app(const std::vector<std::string>& flags) {
+  AppRun run;
+  run.port = *knext::free_loopback_port();
+  std::vector<std::string> args = {"--admin-port=0", "--app-name=fixture"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  LaunchOptions options;
+  options.pid_namespace = false;
+  options.cwd = kApp.string();
+  options.env = {{"PORT", std::to_string(run.port)},
+                 {"HOSTNAME", "127.0.0.1"},
+                 {"PATH", (kRoot / ".deps/node/bin").string() + ":" + std::getenv("PATH")}};
+  run.launched = std::make_unique<Launched>(args, options);
+  return run;
+}
+
+// The app served its first page: gate open and GET / answered 200.
+void require_serving(AppRun& run) {
+  REQUIRE_MESSAGE(run.launched->wait_for_err("phase gate-open", 20s), run.launched->err());
+  auto page = knext::http_get("http://127.0.0.1:" + std::to_string(run.port) + "/", 10'000);
+  REQUIRE_MESSAGE(page.ok(), page.error().message);
+  CHECK(page->status == 200);
+}
+
+RunResult stop_app(AppRun& run) {
+  run.launched->send(SIGTERM);
+  return run.launched->wait(10s);
+}
+
+// Start, serve, wait for the flushed cache to be counted, stop: one full cold start.
+std::string serve_once(const std::vector<std::string>& flags) {
+  auto run = start_app(flags);
+  require_serving(run);
+  run.launched->wait_for_err("compile cache on disk", 5s);
+  auto result = stop_app(run);
+  CHECK(result.exit_code == 143);  // Next exits 143 on SIGTERM
+  return result.err;
+}
+
+std::map<std::string, fs::file_time_type> snapshot(const fs::path& dir) {
+  std::map<std::string, fs::file_time_type> files;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file()) files[it->path().string()] = it->last_write_time();
+  }
+  return files;
+}
+
+// A directory owned by us with mode 0700: what a trusted volume looks like.
+fs::path volume(const TempDir& dir, const std::string& name = "volume") {
+  fs::path v = dir.path() / name;
+  fs::create_directories(v);
+  chmod(v.c_str(), 0700);
+  return v;
+}
+
+// Mounts and unmounts (RAII) for the read-only and full-disk cases; root only.
+class Mount {
+ public:
+  Mount(const std::string& source, const fs::path& target, const char* type, unsigned long flags,
+        const char* data)
+      : target_(target) {
+    ok_ = ::mount(source.c_str(), target.c_str(), type, flags, data) == 0;
+  }
+  ~Mount() {
+    if (ok_) ::umount2(target_.c_str(), MNT_DETACH);
+  }
+  Mount(const Mount&) = delete;
+  Mount& operator=(const Mount&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  fs::path target_;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("a second start with the cache writes no new entries and finds its build") {
+  REQUIRE_MESSAGE(fs::exists(kApp / "server.js"), "run scripts/setup-fixture.sh first");
+  TempDir dir;
+  auto v = volume(dir);
+  auto first_log = serve_once({"--cache-dir=" + v.string()});
+  fs::path build_dir = v / "fixture" / build_id();
+  CHECK_MESSAGE(first_log.find("no cache for build") != std::string::npos, first_log);
+  auto before = snapshot(build_dir);
+  REQUIRE(before.size() > 50);  // node wrote the app's modules
+
+  auto second_log = serve_once({"--cache-dir=" + v.string()});
+  CHECK_MESSAGE(second_log.find("has build " + build_id()) != std::string::npos, second_log);
+  auto after = snapshot(build_dir);
+  CHECK(after.size() == before.size());
+  int rewritten = 0;
+  for (const auto& [path, mtime] : after) {
+    auto it = before.find(path);
+    if (it == before.end() || it->second != mtime) ++rewritten;
+  }
+  CHECK_MESSAGE(rewritten == 0, rewritten << " entries were written again: cache misses");
+}
+
+TEST_CASE("a cache built for another build id is not used") {
+  TempDir dir;
+  auto v = volume(dir);
+  fs::path other = v / "fixture" / "some-older-build";
+  fs::create_directories(other / "v24.21.0-x64-deadbeef-0");
+  std::ofstream(other / "v24.21.0-x64-deadbeef-0" / "12345678") << "stale entry";
+  auto log = serve_once({"--cache-dir=" + v.string()});
+  CHECK(fs::exists(v / "fixture" / build_id()));
+  CHECK_MESSAGE(
+      log.find("compile cache: " + (v / "fixture" / build_id()).string()) != std::string::npos,
+      log);
+  // The other build's entry is untouched (not read, not evicted: it is under the cap).
+  CHECK(fs::exists(other / "v24.21.0-x64-deadbeef-0" / "12345678"));
+}
+
+TEST_CASE("an unusable volume never stops the app: it falls back and says why, once") {
+  TempDir dir;
+  std::string flag;
+  std::string expect_in_log;
+  SUBCASE("missing directory") {
+    flag = "--cache-dir=" + (dir.path() / "not-mounted").string();
+    expect_in_log = "not-mounted";
+  }
+  SUBCASE("group-writable app directory") {
+    // The volume's root may be group-writable (Kubernetes fsGroup makes it so); the launcher's
+    // own directories below it must not be.
+    auto v = volume(dir);
+    fs::create_directories(v / "fixture");
+    chmod((v / "fixture").c_str(), 0770);
+    flag = "--cache-dir=" + v.string();
+    expect_in_log = "writable";
+  }
+  SUBCASE("owned by another user") {
+    auto v = volume(dir);
+    REQUIRE(chown(v.c_str(), 65534, 65534) == 0);
+    flag = "--cache-dir=" + v.string();
+    expect_in_log = "owned by";
+  }
+  CAPTURE(flag);
+  auto log = serve_once({flag});
+  CHECK_MESSAGE(log.find(expect_in_log) != std::string::npos, log);
+  int mentions = 0;
+  for (const auto& line : lines(log)) {
+    if (line.find("compile cache: ") != std::string::npos &&
+        line.find("volume") != std::string::npos)
+      ++mentions;
+  }
+  CHECK_MESSAGE(mentions <= 1, log);
+}
+
+TEST_CASE("a read-only volume (bind mount) and a full disk (tiny tmpfs) still start the app") {
+  TempDir dir;
+  auto v = volume(dir);
+  SUBCASE("read-only bind mount") {
+    Mount bind(v.string(), v, nullptr, MS_BIND, nullptr);
+    REQUIRE(bind.ok());
+    Mount ro("none", v, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
+    REQUIRE(ro.ok());
+    auto log = serve_once({"--cache-dir=" + v.string()});
+    CHECK_MESSAGE(log.find("Read-only file system") != std::string::npos, log);
+  }
+  SUBCASE("full tmpfs") {
+    Mount tmpfs("tmpfs", v, "tmpfs", 0, "size=64k,mode=0700");
+    REQUIRE(tmpfs.ok());
+    {
+      std::ofstream fill(v / "filler", std::ios::binary);
+      std::string block(4096, 'x');
+      for (int i = 0; i < 64 && fill; ++i) fill << block;
+    }
+    auto log = serve_once({"--cache-dir=" + v.string()});
+    CHECK_MESSAGE(log.find("No space left on device") != std::string::npos, log);
+  }
+}
+
+TEST_CASE("corrupt cache entries are misses, not failures") {
+  TempDir dir;
+  auto v = volume(dir);
+  serve_once({"--cache-dir=" + v.string()});
+  int corrupted = 0;
+  for (const auto& [path, mtime] : snapshot(v / "fixture" / build_id())) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << "garbage, not a V8 code cache";
+    ++corrupted;
+  }
+  REQUIRE(corrupted > 50);
+  auto run = start_app({"--cache-dir=" + v.string()});
+  require_serving(run);
+  for (auto path : {"/dynamic", "/list", "/api/health"}) {
+    auto page = knext::http_get("http://127.0.0.1:" + std::to_string(run.port) + path, 10'000);
+    REQUIRE(page.ok());
+    CHECK(page->status == 200);
+  }
+  stop_app(run);
+}
+
+TEST_CASE("two launchers sharing one cache dir both start and leave a valid cache") {
+  TempDir dir;
+  auto v = volume(dir);
+  auto a = start_app({"--cache-dir=" + v.string()});
+  auto b = start_app({"--cache-dir=" + v.string()});
+  require_serving(a);
+  require_serving(b);
+  a.launched->wait_for_err("compile cache on disk", 5s);
+  b.launched->wait_for_err("compile cache on disk", 5s);
+  stop_app(a);
+  stop_app(b);
+  auto entries = knext::count_cache((v / "fixture" / build_id()).string());
+  CHECK(entries.entries > 50);
+  // The shared cache is good: a third start rewrites nothing.
+  auto before = snapshot(v / "fixture" / build_id());
+  serve_once({"--cache-dir=" + v.string()});
+  CHECK(snapshot(v / "fixture" / build_id()) == before);
+}
+
+TEST_CASE("eviction keeps the volume under --cache-max-bytes, oldest builds first") {
+  TempDir dir;
+  auto v = volume(dir);
+  std::string blob(1 << 20, 'c');
+  for (int i = 0; i < 3; ++i) {
+    fs::path old = v / "fixture" / ("old-build-" + std::to_string(i));
+    fs::create_directories(old);
+    chmod(old.c_str(), 0700);
+    std::ofstream(old / "entry", std::ios::binary) << blob;
+    auto when = fs::file_time_type::clock::now() - std::chrono::hours(10 - i);
+    fs::last_write_time(old, when);
+  }
+  auto run = start_app({"--cache-dir=" + v.string(), "--cache-max-bytes=3MiB"});
+  require_serving(run);
+  run.launched->wait_for_err("compile cache on disk", 5s);
+  stop_app(run);
+  auto log = run.launched->err();
+  CHECK_MESSAGE(log.find("evicted") != std::string::npos, log);
+  CHECK_FALSE(fs::exists(v / "fixture" / "old-build-0"));  // the least recently used
+  CHECK(fs::exists(v / "fixture" / build_id()));           // never the current build
+  uint64_t total = 0;
+  for (const auto& [path, mtime] : snapshot(v / "fixture")) total += fs::file_size(path);
+  CHECK(total <= 3ull << 20);
+}
