@@ -365,6 +365,9 @@ Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLoo
 
   if (result.count("command")) config.command = result["command"].as<std::vector<std::string>>();
   config.command.insert(config.command.end(), after_dashdash.begin(), after_dashdash.end());
+  if (config.mode == Mode::kPrewarm && config.cache_seed.empty()) {
+    return Error{"--prewarm needs --cache-seed DIR: where the image keeps the compile cache"};
+  }
   if (config.mode == Mode::kRun && !config.command.empty() && config.command.front().empty()) {
     return Error{"the command is an empty string; give a program name or path after --"};
   }

@@ -5,6 +5,7 @@
 #include "bench/bench.hpp"
 #include "launcher/config.hpp"
 #include "launcher/log.hpp"
+#include "launcher/prewarm.hpp"
 #include "launcher/run.hpp"
 #include "launcher/timeline.hpp"
 #include "launcher/version.hpp"
@@ -35,5 +36,6 @@ int main(int argc, char** argv) {
   knext::Timeline timeline;
   timeline.mark_exec();
   timeline.mark("config-parsed");
+  if (config->mode == knext::Mode::kPrewarm) return knext::run_prewarm(*config, timeline);
   return knext::run_supervised(*config, timeline);
 }

@@ -57,7 +57,7 @@ Expected<int> public_port_from_env(const std::vector<std::string>& env) {
   return port;
 }
 
-int run_supervised(const Config& config, Timeline& timeline) {
+int run_supervised(const Config& config, Timeline& timeline, const RunOptions& options) {
   InitRole role = become_init();
   log_role(role);
 
@@ -80,6 +80,7 @@ int run_supervised(const Config& config, Timeline& timeline) {
   UvLoop loop;
   LaunchState state;
   state.compile_cache_dir = cache.placement.dir;
+  if (options.compile_cache_dir != nullptr) *options.compile_cache_dir = cache.placement.dir;
   state.timeline = &timeline;
   state.gate_mode = gate_name(gate);
   std::unique_ptr<ControlChannel> channel;
@@ -124,7 +125,12 @@ int run_supervised(const Config& config, Timeline& timeline) {
         SupervisorOptions{config.grace, config.leftover_grace, config.signal_group, role},
         timeline);
     StartupGate startup(loop.get(), config, timeline, state, supervisor);
-    startup.on_flushed([&] { after_cache_flush(loop.get(), cache, state); });
+    startup.on_flushed([&] {
+      after_cache_flush(loop.get(), cache, state);
+      if (options.stop_after_flush) {
+        supervisor.request_stop("prewarm: warm and flushed; stopping the app", 0);
+      }
+    });
     supervisor.on_child_exit([&](int) {
       state.child_running = false;
       startup.child_exited();

@@ -1,10 +1,18 @@
 #pragma once
+#include <string>
+
 #include "launcher/config.hpp"
 #include "launcher/timeline.hpp"
 
 namespace knext {
 
+struct RunOptions {
+  // --prewarm: once the gate opened and node flushed its compile cache, stop the app and exit 0.
+  bool stop_after_flush = false;
+  std::string* compile_cache_dir = nullptr;  // set to the NODE_COMPILE_CACHE used, if any
+};
+
 // The default mode: supervise the command as init. Returns the process exit code.
-int run_supervised(const Config& config, Timeline& timeline);
+int run_supervised(const Config& config, Timeline& timeline, const RunOptions& options = {});
 
 }  // namespace knext

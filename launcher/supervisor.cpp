@@ -65,6 +65,12 @@ int Supervisor::wait() {
   return child_status_ ? exit_code_from_wait_status(*child_status_) : 1;
 }
 
+void Supervisor::request_stop(const std::string& reason, int exit_code) {
+  exit_override_ = exit_code;
+  log::info(reason);
+  on_signal(SIGTERM);
+}
+
 void Supervisor::request_shutdown(const std::string& reason, int exit_code) {
   exit_override_ = exit_code;
   log::error(reason);

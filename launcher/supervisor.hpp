@@ -39,6 +39,8 @@ class Supervisor {
 
   // Stops the child as a SIGTERM would, and makes the launcher exit with `exit_code`.
   void request_shutdown(const std::string& reason, int exit_code);
+  // The same, as planned work rather than a failure (logged at info).
+  void request_stop(const std::string& reason, int exit_code);
   void on_child_exit(std::function<void(int wait_status)> callback) {
     on_child_exit_ = std::move(callback);
   }

@@ -274,3 +274,45 @@ TEST_CASE("eviction keeps the volume under --cache-max-bytes, oldest builds firs
   for (const auto& [path, mtime] : snapshot(v / "fixture")) total += fs::file_size(path);
   CHECK(total <= 3ull << 20);
 }
+
+TEST_CASE("--prewarm bakes a seed that a fresh volume is then filled from") {
+  TempDir dir;
+  fs::path seed = dir.path() / "image-cache";
+  LaunchOptions options;
+  options.pid_namespace = false;
+  options.cwd = kApp.string();
+  options.env = {{"PATH", (kRoot / ".deps/node/bin").string() + ":" + std::getenv("PATH")}};
+
+  auto baked = run_launcher({"--prewarm", "--cache-seed=" + seed.string(), "--app-name=fixture",
+                             "--warm-path=/", "--warm-path=/dynamic"},
+                            options, 60s);
+  REQUIRE_MESSAGE(baked.exit_code == 0, baked.err);
+  CHECK_MESSAGE(baked.out.find("check run recompiled 0") != std::string::npos, baked.out);
+  auto entries = knext::count_cache((seed / "fixture" / build_id()).string());
+  CHECK(entries.entries > 50);
+
+  auto v = volume(dir);
+  auto run = start_app({"--cache-dir=" + v.string(), "--cache-seed=" + seed.string()});
+  require_serving(run);
+  CHECK(run.launched->wait_for_err("copied the image's cache", 5s));
+  stop_app(run);
+  CHECK_MESSAGE(run.launched->err().find("seed") != std::string::npos, run.launched->err());
+  CHECK(knext::count_cache((v / "fixture" / build_id()).string()).entries == entries.entries);
+}
+
+TEST_CASE("--prewarm without --cache-seed, or with an app that fails, exits non-zero with a line") {
+  LaunchOptions options;
+  options.pid_namespace = false;
+  auto no_seed = run_launcher({"--prewarm"}, options);
+  CHECK(no_seed.exit_code == 2);
+  REQUIRE(lines(no_seed.err).size() == 1);
+  CHECK(no_seed.err.find("--cache-seed") != std::string::npos);
+
+  TempDir dir;
+  auto failing = run_launcher({"--prewarm", "--cache-seed=" + (dir.path() / "s").string(),
+                               "--warm-timeout=2s", "--", "sh", "-c", "exit 3"},
+                              options, 20s);
+  CHECK(failing.exit_code == 1);
+  CHECK_MESSAGE(failing.err.find("--prewarm: the app did not warm up") != std::string::npos,
+                failing.err);
+}

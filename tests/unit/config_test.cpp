@@ -186,7 +186,8 @@ TEST_CASE("compile-cache settings: flags, env, validation") {
   CHECK(env->cache_dir == "/pvc");
   CHECK(env->compile_cache == knext::CompileCache::kNode);
   CHECK(parse({})->compile_cache == knext::CompileCache::kAuto);
-  CHECK(parse({"--prewarm"})->mode == knext::Mode::kPrewarm);
+  CHECK(parse({"--prewarm", "--cache-seed=/s"})->mode == knext::Mode::kPrewarm);
+  CHECK(parse({"--prewarm"}).error().message.find("--cache-seed") != std::string::npos);
   for (auto bad : std::vector<std::string>{"--cache-max-bytes=lots", "--compile-cache=v8",
                                            "--app-name=../x", "--prewarm-fs=on"}) {
     CAPTURE(bad);

@@ -1,0 +1,106 @@
+#include "launcher/prewarm.hpp"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "common/clock.hpp"
+#include "common/loopback.hpp"
+#include "launcher/compile_cache_setup.hpp"
+#include "launcher/log.hpp"
+#include "launcher/run.hpp"
+
+namespace knext {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Snapshot = std::map<std::string, fs::file_time_type>;
+
+Snapshot snapshot(const std::string& dir) {
+  Snapshot files;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code entry_ec;
+    if (it->is_regular_file(entry_ec)) files[it->path().string()] = it->last_write_time(entry_ec);
+  }
+  return files;
+}
+
+size_t rewritten(const Snapshot& before, const Snapshot& after) {
+  size_t n = 0;
+  for (const auto& [path, mtime] : after) {
+    auto it = before.find(path);
+    if (it == before.end() || it->second != mtime) ++n;
+  }
+  return n;
+}
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "knext-launch: --prewarm: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int run_prewarm(const Config& config, Timeline& timeline) {
+  std::error_code ec;
+  fs::create_directories(config.cache_seed, ec);
+  if (ec) return fail("cannot create " + config.cache_seed + ": " + ec.message());
+  // The seed is read by the app's uid at run time; nobody else may write it.
+  chmod(config.cache_seed.c_str(), 0755);
+
+  // The build step usually has no PORT; any free loopback port will do for warming.
+  if (std::getenv("PORT") == nullptr) {
+    auto port = free_loopback_port();
+    if (!port) return fail(port.error().message);
+    setenv("PORT", std::to_string(*port).c_str(), 1);
+  }
+  setenv("HOSTNAME", "127.0.0.1", 1);
+
+  Config run = config;
+  run.mode = Mode::kRun;
+  run.cache_dir = config.cache_seed;  // written like a volume, read later as the seed
+  run.cache_seed.clear();
+  run.gate = GateMode::kHandoff;
+  run.warm_fail = WarmFail::kExit;
+  run.admin_port = 0;
+  if (run.compile_cache == CompileCache::kOff)
+    return fail("--compile-cache=off leaves nothing to bake");
+
+  auto started = SteadyClock::now();
+  std::string dir;
+  int code = run_supervised(run, timeline, {.stop_after_flush = true, .compile_cache_dir = &dir});
+  if (code != 0) return fail(fmt::format("the app did not warm up and flush (exit {})", code));
+  if (dir.empty()) return fail("no compile cache directory could be used (see the log above)");
+  auto baked = count_cache(dir);
+  if (baked.entries == 0) {
+    return fail("node wrote no compile cache into " + dir + " (node >= 22.1 is needed)");
+  }
+
+  // A second start must find every entry: none compiled (and so written) again.
+  auto before = snapshot(dir);
+  code = run_supervised(run, timeline, {.stop_after_flush = true, .compile_cache_dir = &dir});
+  if (code != 0) return fail(fmt::format("the check run did not warm up (exit {})", code));
+  size_t misses = rewritten(before, snapshot(dir));
+  auto after = count_cache(dir);
+  std::printf(
+      "knext-launch --prewarm: %llu entries, %llu bytes in %s; check run recompiled %zu; "
+      "%.0f ms\n",
+      static_cast<unsigned long long>(after.entries), static_cast<unsigned long long>(after.bytes),
+      dir.c_str(), misses, ms_between(started, SteadyClock::now()));
+  std::fflush(stdout);
+  if (misses > 0) {
+    return fail(
+        fmt::format("{} entries were compiled again on the check run: the cache does not "
+                    "match this app (paths or node version differ?)",
+                    misses));
+  }
+  return 0;
+}
+
+}  // namespace knext
