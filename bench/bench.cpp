@@ -1,6 +1,7 @@
 #include "bench/bench.hpp"
 
 #include <fmt/format.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -18,6 +19,7 @@ namespace {
 struct Variant {
   std::string name;
   std::vector<std::string> argv;
+  bool needs_priming = false;  // run once unmeasured first (fills its compile cache)
   std::vector<double> port_open;
   std::vector<double> first_render;
   std::vector<double> next_request;
@@ -29,12 +31,42 @@ std::string self_exe() {
   return ec ? "knext-launch" : path.string();
 }
 
-std::vector<Variant> variants(const std::vector<std::string>& command) {
-  std::vector<std::string> launched{self_exe(), "--log-level=warn", "--"};
-  launched.insert(launched.end(), command.begin(), command.end());
+// A scratch compile-cache volume for the bench, removed at the end.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "knext-bench-cache-XXXXXX").string();
+    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Variant launched(const std::string& name, const std::vector<std::string>& flags,
+                 const std::vector<std::string>& command, bool needs_priming) {
+  std::vector<std::string> argv{self_exe(), "--log-level=warn", "--admin-port=0"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  argv.push_back("--");
+  argv.insert(argv.end(), command.begin(), command.end());
+  return Variant{name, argv, needs_priming, {}, {}, {}};
+}
+
+std::vector<Variant> variants(const std::vector<std::string>& command,
+                              const std::string& cache_dir) {
   return {
-      Variant{"plain " + command.front(), command, {}, {}, {}},
-      Variant{"knext-launch", launched, {}, {}, {}},
+      Variant{"plain " + command.front(), command, false, {}, {}, {}},
+      launched("knext no cache", {"--compile-cache=off"}, command, false),
+      launched("knext + cache", {"--compile-cache=node", "--cache-dir=" + cache_dir}, command,
+               true),
   };
 }
 
@@ -43,14 +75,14 @@ void print_table(const std::vector<Variant>& all, int runs) {
       "\ncold start, %d runs per variant, alternating, warm page cache (ms from spawn; ready = "
       "PORT accepts, first = first GET / answered, next = the GET after it)\n",
       runs);
-  std::printf("%-16s %10s %10s %10s %12s %12s %8s %10s\n", "variant", "ready p50", "ready p90",
+  std::printf("%-18s %10s %10s %10s %12s %12s %8s %10s\n", "variant", "ready p50", "ready p90",
               "ready min", "first p50", "first p90", "vs plain", "next p50");
   double base = summarize(all.front().first_render).median;
   for (const auto& v : all) {
     auto port = summarize(v.port_open);
     auto render = summarize(v.first_render);
     auto next = summarize(v.next_request);
-    std::printf("%-16s %10.1f %10.1f %10.1f %12.1f %12.1f %7.2fx %10.1f\n", v.name.c_str(),
+    std::printf("%-18s %10.1f %10.1f %10.1f %12.1f %12.1f %7.2fx %10.1f\n", v.name.c_str(),
                 port.median, port.p90, port.min, render.median, render.p90,
                 base > 0 ? render.median / base : 0.0, next.median);
   }
@@ -74,7 +106,17 @@ int run(const Config& config) {
     return 2;
   }
 
-  auto all = variants(command);
+  ScratchDir cache;
+  auto all = variants(command, cache.path());
+  for (auto& v : all) {
+    if (!v.needs_priming) continue;
+    std::fprintf(stderr, "priming %s (fills its compile cache)\n", v.name.c_str());
+    if (auto primed = measure_server_run({v.argv, {}, "/", 60'000}); !primed) {
+      std::fprintf(stderr, "knext-launch: --bench: %s: %s\n", v.name.c_str(),
+                   primed.error().message.c_str());
+      return 1;
+    }
+  }
   for (int run = 1; run <= config.bench_runs; ++run) {
     for (auto& v : all) {
       auto result = measure_server_run({v.argv, {}, "/", 60'000});
@@ -86,7 +128,7 @@ int run(const Config& config) {
       v.port_open.push_back(result->port_open_ms);
       v.first_render.push_back(result->first_render_ms);
       v.next_request.push_back(result->next_request_ms);
-      std::fprintf(stderr, "run %d/%d %-14s ready %7.1f ms  first response %7.1f ms (HTTP %ld)\n",
+      std::fprintf(stderr, "run %d/%d %-16s ready %7.1f ms  first response %7.1f ms (HTTP %ld)\n",
                    run, config.bench_runs, v.name.c_str(), result->port_open_ms,
                    result->first_render_ms, result->first_status);
     }
