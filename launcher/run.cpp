@@ -7,6 +7,7 @@
 #include "common/loopback.hpp"
 #include "launcher/compile_cache_setup.hpp"
 #include "launcher/control_channel.hpp"
+#include "launcher/fs_prewarm.hpp"
 #include "launcher/hook_injection.hpp"
 #include "launcher/init_process.hpp"
 #include "launcher/log.hpp"
@@ -141,6 +142,7 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
       return started.error().code;
     }
     state.child_running = true;
+    auto fs_prewarm = start_fs_prewarm(loop.get(), config, timeline);
     start_cache_maintenance(loop.get(), cache);
     std::unique_ptr<AdminServer> admin;
     if (config.admin_port != 0) {

@@ -17,6 +17,9 @@
   } catch (_) {
     return;
   }
+  // Post-warm V8 code cache for CommonJS (runtime/knext-postwarm.cjs), before the app compiles anything.
+  var postwarm = null;
+  if (env.KNEXT_COMPILE_CACHE === 'postwarm') { try { postwarm = require('./knext-postwarm.cjs'); postwarm.install(); } catch (_) { postwarm = null; } }
 
   var net, sock;
   try {
@@ -147,18 +150,20 @@
   function flush() {
     var mod = require('module');
     var dir = '';
+    var pw; // last key of "flushed": the launcher's flat parser takes the first "ok"/"error"
+    if (postwarm) { try { pw = postwarm.save(); } catch (e) { pw = { ok: false, error: errText(e) }; } }
     try {
       if (typeof mod.getCompileCacheDir === 'function') dir = mod.getCompileCacheDir() || '';
     } catch (_) { /* ignore */ }
     if (typeof mod.flushCompileCache !== 'function') {
-      send({ type: 'flushed', ok: false, error: 'module.flushCompileCache is not available in node ' + process.version, dir: dir });
+      send({ type: 'flushed', ok: false, error: 'module.flushCompileCache is not available in node ' + process.version, dir: dir, postwarm: pw });
       return;
     }
     try {
       mod.flushCompileCache();
-      send({ type: 'flushed', ok: true, dir: dir });
+      send({ type: 'flushed', ok: true, dir: dir, postwarm: pw });
     } catch (e) {
-      send({ type: 'flushed', ok: false, error: errText(e), dir: dir });
+      send({ type: 'flushed', ok: false, error: errText(e), dir: dir, postwarm: pw });
     }
   }
 

@@ -1,0 +1,62 @@
+#include "launcher/fs_prewarm.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "cachewarm/build_id.hpp"
+#include "cachewarm/manifest.hpp"
+#include "cachewarm/nft_trace.hpp"
+#include "launcher/log.hpp"
+
+namespace knext {
+namespace {
+
+struct FileList {
+  std::vector<std::string> files;
+  std::string source;  // for the log line
+};
+
+// Runs on the thread pool: reading the manifest or the traces is file I/O too.
+FileList choose_files(const std::string& app_dir, const std::vector<std::string>& warm_paths) {
+  auto manifest = read_manifest(manifest_path_for(app_dir));
+  if (manifest && (manifest->build_id.empty() || manifest->build_id == read_build_id(app_dir))) {
+    return {manifest->paths, "the --prewarm manifest"};
+  }
+  auto traces = trace_prewarm_files(app_dir, warm_paths);
+  bool has_server_trace = std::any_of(
+      traces.traces.begin(), traces.traces.end(),
+      [](const std::string& t) { return t.find("next-server.js.nft.json") != std::string::npos; });
+  if (has_server_trace) return {traces.files, "Next's .nft.json traces"};
+  return {{}, "nothing (no --prewarm manifest, no server trace)"};
+}
+
+}  // namespace
+
+std::unique_ptr<PageCachePrewarm> start_fs_prewarm(uv_loop_t* loop, const Config& config,
+                                                   Timeline& timeline) {
+  if (!config.prewarm_fs) return nullptr;
+  std::error_code ec;
+  std::string app_dir = std::filesystem::current_path(ec).string();
+  auto source = std::make_shared<std::string>();
+  auto prewarm = std::make_unique<PageCachePrewarm>(loop);
+  prewarm->start(
+      [app_dir, warm_paths = effective_warm_paths(config), source] {
+        auto list = choose_files(app_dir, warm_paths);
+        *source = list.source;
+        return list.files;
+      },
+      [source, &timeline](const PrewarmReport& r) {
+        if (r.files == 0 && r.failed == 0) {
+          log::info("page cache: no prewarm, from " + *source);
+          return;
+        }
+        timeline.mark("page-cache-prewarmed",
+                      fmt::format("{} files, {} bytes in {:.1f} ms from {}{}", r.files, r.bytes,
+                                  r.ms, *source, r.cancelled ? " (cancelled)" : ""));
+      });
+  return prewarm;
+}
+
+}  // namespace knext
