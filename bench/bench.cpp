@@ -61,12 +61,18 @@ Variant launched(const std::string& name, const std::vector<std::string>& flags,
 }
 
 std::vector<Variant> variants(const std::vector<std::string>& command,
-                              const std::string& cache_dir) {
+                              const std::string& cache_root) {
+  // Each cached variant gets its own volume so their caches never mix.
+  auto cache = [&](const std::string& mode) {
+    return launched("knext " + mode,
+                    {"--compile-cache=" + mode, "--app-name=" + mode, "--cache-dir=" + cache_root},
+                    command, true);
+  };
   return {
       Variant{"plain " + command.front(), command, false, {}, {}, {}},
       launched("knext no cache", {"--compile-cache=off"}, command, false),
-      launched("knext + cache", {"--compile-cache=node", "--cache-dir=" + cache_dir}, command,
-               true),
+      cache("node"),
+      cache("postwarm"),
   };
 }
 

@@ -54,26 +54,37 @@ struct MaintenanceResult {
 CompileCacheSetup prepare_compile_cache(const Config& config, std::vector<std::string>& env) {
   CompileCacheSetup setup;
   if (config.compile_cache == CompileCache::kOff) return setup;
+  // auto = postwarm: on the fixture app it answered the first request in 314 ms against 400 ms
+  // for node's cache alone and 475 ms for none (README, "Compile cache").
+  bool postwarm = config.compile_cache != CompileCache::kNode;
+  std::string dir;
   if (auto own = get_env(env, "NODE_COMPILE_CACHE")) {
     log::info("compile cache: NODE_COMPILE_CACHE=" + *own + " was set by you; left as it is");
-    return setup;
+    dir = *own;
+  } else {
+    std::error_code ec;
+    setup.options.cache_dir = config.cache_dir;
+    setup.options.cache_seed = config.cache_seed;
+    setup.options.app_dir = fs::current_path(ec).string();
+    setup.options.app_name = config.app_name;
+    setup.options.max_bytes = config.cache_max_bytes;
+    setup.options.app_uid = getuid();
+    setup.placement = place_compile_cache(setup.options);
+    if (setup.placement.source == CacheSource::kNone) {
+      log::warn("compile cache off: " + setup.placement.reason);
+      return setup;
+    }
+    dir = setup.placement.dir;
+    set_env(env, "NODE_COMPILE_CACHE", dir);
+    log::info(fmt::format("compile cache{}: {} ({}: {})", postwarm ? " (node + post-warm)" : "",
+                          dir, cache_source_name(setup.placement.source), setup.placement.reason));
   }
-  std::error_code ec;
-  setup.options.cache_dir = config.cache_dir;
-  setup.options.cache_seed = config.cache_seed;
-  setup.options.app_dir = fs::current_path(ec).string();
-  setup.options.app_name = config.app_name;
-  setup.options.max_bytes = config.cache_max_bytes;
-  setup.options.app_uid = getuid();
-  setup.placement = place_compile_cache(setup.options);
-  if (setup.placement.source == CacheSource::kNone) {
-    log::warn("compile cache off: " + setup.placement.reason);
-    return setup;
+  setup.mode = postwarm ? CompileCache::kPostwarm : CompileCache::kNode;
+  if (postwarm) {
+    // The hook keeps its post-warm cache as one file beside node's own directory.
+    set_env(env, "KNEXT_COMPILE_CACHE", "postwarm");
+    set_env(env, "KNEXT_POSTWARM_DIR", dir);
   }
-  setup.mode = CompileCache::kNode;
-  set_env(env, "NODE_COMPILE_CACHE", setup.placement.dir);
-  log::info(fmt::format("compile cache: {} ({}: {})", setup.placement.dir,
-                        cache_source_name(setup.placement.source), setup.placement.reason));
   return setup;
 }
 

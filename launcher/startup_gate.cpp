@@ -12,6 +12,7 @@ namespace {
 // The launcher's own exit code when it stops the app because warm-up failed (--warm-fail=exit)
 // or the server never listened.
 constexpr int kStartupFailedExit = 1;
+constexpr uint64_t kFlushWaitMs = 2'000;
 }  // namespace
 
 StartupGate::StartupGate(uv_loop_t* loop, const Config& config, Timeline& timeline,
@@ -22,6 +23,7 @@ StartupGate::StartupGate(uv_loop_t* loop, const Config& config, Timeline& timeli
       state_(state),
       supervisor_(supervisor),
       deadline_timer_(loop),
+      flush_timer_(loop),
       deadline_(std::chrono::steady_clock::now() + config.warm_timeout) {}
 
 StartupGate::~StartupGate() = default;
@@ -78,14 +80,15 @@ void StartupGate::on_hook_message(const HookMessage& m) {
     deadline_timer_.stop();
     state_.gate_open = true;
     timeline_.mark("gate-open", fmt::format("public port {}", m.port));
-    channel_->send(R"({"type":"flush"})");
   } else if (m.type == "flushed") {
+    flush_timer_.stop();
     if (m.ok) {
       log::debug("node flushed its compile cache");
-      if (on_flushed_) on_flushed_();
     } else if (!m.message.empty()) {
       log::info("compile cache not flushed: " + m.message);
     }
+    open_gate();
+    if (on_flushed_) on_flushed_();
   } else if (m.type == "error") {
     last_hook_error_ = m.message;
     log::warn("hook: " + m.message);
@@ -124,7 +127,7 @@ void StartupGate::begin_warmup(const std::string& host, int port) {
 void StartupGate::on_warm_done(bool all_ok) {
   if (!state_.child_running) return;
   if (all_ok) {
-    open_gate();
+    flush_then_open();
     return;
   }
   std::string failures;
@@ -148,7 +151,22 @@ void StartupGate::on_warm_done(bool all_ok) {
     return;
   }
   log::warn("warm-up failed: " + failures + "; opening the gate anyway (--warm-fail=open)");
-  open_gate();
+  flush_then_open();
+}
+
+// Node writes its compile cache (and the hook its post-warm cache) synchronously: done before
+// the gate opens, that pause never lands on a user's request. A hook that does not answer
+// within kFlushWait does not hold the gate.
+void StartupGate::flush_then_open() {
+  if (!channel_) {
+    open_gate();
+    return;
+  }
+  channel_->send(R"({"type":"flush"})");
+  flush_timer_.start(kFlushWaitMs, 0, [this] {
+    log::warn("node did not confirm the compile-cache flush; opening the gate anyway");
+    open_gate();
+  });
 }
 
 void StartupGate::open_gate() {

@@ -39,6 +39,7 @@ class StartupGate {
   void on_channel_closed();
   void begin_warmup(const std::string& host, int port);
   void on_warm_done(bool all_ok);
+  void flush_then_open();
   void open_gate();
   void on_deadline();
   void prepare_warmup();
@@ -53,6 +54,7 @@ class StartupGate {
   int internal_port_ = 0;
   std::unique_ptr<WarmUp> warmup_;
   Timer deadline_timer_;
+  Timer flush_timer_;
   std::chrono::steady_clock::time_point deadline_;
   std::string last_hook_error_;
   bool listening_ = false;
