@@ -11,6 +11,7 @@
 
 #include "bench/server_run.hpp"
 #include "bench/stats.hpp"
+#include "cachewarm/page_cache_residency.hpp"
 #include "common/boost_process.hpp"
 
 namespace knext::bench {
@@ -76,11 +77,30 @@ std::vector<Variant> variants(const std::vector<std::string>& command,
   };
 }
 
-void print_table(const std::vector<Variant>& all, int runs) {
+// Every file of the app (node_modules included) and the node binary: what a fresh node reads.
+std::vector<std::string> app_and_node_files(const std::vector<std::string>& command) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(".", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code entry_ec;
+    if (it->is_regular_file(entry_ec)) {
+      files.push_back(std::filesystem::absolute(it->path(), entry_ec).string());
+    }
+  }
+  auto node = boost::process::search_path(command.front());
+  if (!node.empty()) files.push_back(std::filesystem::canonical(node.string(), ec).string());
+  return files;
+}
+
+void print_table(const std::vector<Variant>& all, int runs, bool cold) {
   std::printf(
-      "\ncold start, %d runs per variant, alternating, warm page cache (ms from spawn; ready = "
-      "PORT accepts, first = first GET / answered, next = the GET after it)\n",
-      runs);
+      "\ncold start, %d runs per variant, alternating, %s (ms from spawn; ready = PORT accepts, "
+      "first = first GET / answered, next = the GET after it)\n",
+      runs,
+      cold ? "COLD page cache: app files and node evicted with posix_fadvise(DONTNEED) before "
+             "each run"
+           : "warm page cache");
   std::printf("%-18s %10s %10s %10s %12s %12s %8s %10s\n", "variant", "ready p50", "ready p90",
               "ready min", "first p50", "first p90", "vs plain", "next p50");
   double base = summarize(all.front().first_render).median;
@@ -113,33 +133,41 @@ int run(const Config& config) {
   }
 
   ScratchDir cache;
-  auto all = variants(command, cache.path());
-  for (auto& v : all) {
-    if (!v.needs_priming) continue;
-    std::fprintf(stderr, "priming %s (fills its compile cache)\n", v.name.c_str());
-    if (auto primed = measure_server_run({v.argv, {}, "/", 60'000}); !primed) {
-      std::fprintf(stderr, "knext-launch: --bench: %s: %s\n", v.name.c_str(),
-                   primed.error().message.c_str());
-      return 1;
-    }
-  }
-  for (int run = 1; run <= config.bench_runs; ++run) {
+  std::vector<bool> modes;
+  if (config.bench_warm_page_cache) modes.push_back(false);
+  if (config.bench_cold_page_cache) modes.push_back(true);
+  auto files = app_and_node_files(command);
+  for (bool cold : modes) {
+    auto all = variants(command, cache.path());
     for (auto& v : all) {
-      auto result = measure_server_run({v.argv, {}, "/", 60'000});
-      if (!result) {
+      if (!v.needs_priming) continue;
+      std::fprintf(stderr, "priming %s (fills its compile cache)\n", v.name.c_str());
+      if (auto primed = measure_server_run({v.argv, {}, "/", 60'000}); !primed) {
         std::fprintf(stderr, "knext-launch: --bench: %s: %s\n", v.name.c_str(),
-                     result.error().message.c_str());
+                     primed.error().message.c_str());
         return 1;
       }
-      v.port_open.push_back(result->port_open_ms);
-      v.first_render.push_back(result->first_render_ms);
-      v.next_request.push_back(result->next_request_ms);
-      std::fprintf(stderr, "run %d/%d %-16s ready %7.1f ms  first response %7.1f ms (HTTP %ld)\n",
-                   run, config.bench_runs, v.name.c_str(), result->port_open_ms,
-                   result->first_render_ms, result->first_status);
     }
+    for (int run = 1; run <= config.bench_runs; ++run) {
+      for (auto& v : all) {
+        if (cold) evict_from_page_cache(files);
+        auto result = measure_server_run({v.argv, {}, "/", 60'000});
+        if (!result) {
+          std::fprintf(stderr, "knext-launch: --bench: %s: %s\n", v.name.c_str(),
+                       result.error().message.c_str());
+          return 1;
+        }
+        v.port_open.push_back(result->port_open_ms);
+        v.first_render.push_back(result->first_render_ms);
+        v.next_request.push_back(result->next_request_ms);
+        std::fprintf(stderr,
+                     "%s run %d/%d %-16s ready %7.1f ms  first response %7.1f ms (HTTP %ld)\n",
+                     cold ? "cold" : "warm", run, config.bench_runs, v.name.c_str(),
+                     result->port_open_ms, result->first_render_ms, result->first_status);
+      }
+    }
+    print_table(all, config.bench_runs, cold);
   }
-  print_table(all, config.bench_runs);
   return 0;
 }
 

@@ -136,6 +136,13 @@ bool set_app_name(Config& c, std::string_view v) {
   return true;
 }
 
+bool set_page_cache(Config& c, std::string_view v) {
+  if (v != "warm" && v != "cold" && v != "both") return false;
+  c.bench_warm_page_cache = v != "cold";
+  c.bench_cold_page_cache = v != "warm";
+  return true;
+}
+
 bool set_gate(Config& c, std::string_view v) {
   static constexpr std::array<std::pair<std::string_view, GateMode>, 4> kNames{{
       {"auto", GateMode::kAuto},
@@ -192,6 +199,9 @@ const std::vector<OptionSpec>& specs() {
        [](Config& c, std::string_view v) { return set_mode(c, v, Mode::kBench); }},
       {"runs", "With --bench: runs per variant (default 5)", "a whole number from 1 to 1000", false,
        set_int<&Config::bench_runs, 1, 1000>},
+      {"page-cache",
+       "With --bench: warm, cold (files evicted before each run) or both (default warm)",
+       "warm, cold or both", false, set_page_cache},
       {"gate",
        "Hold readiness until warm: auto, handoff, proxy or none (default auto: handoff "
        "for node, none otherwise)",

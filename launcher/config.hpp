@@ -32,6 +32,8 @@ struct Config {
   LogFormat log_format = LogFormat::kText;
   LogLevel log_level = LogLevel::kInfo;
   int bench_runs = 5;
+  bool bench_warm_page_cache = true;  // --page-cache=warm|cold|both
+  bool bench_cold_page_cache = false;
 
   GateMode gate = GateMode::kAuto;
   std::vector<std::string> warm_paths;  // empty means "/"
