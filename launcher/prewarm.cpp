@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <map>
 
+#include "cachewarm/build_id.hpp"
+#include "cachewarm/manifest.hpp"
 #include "common/clock.hpp"
 #include "common/loopback.hpp"
 #include "launcher/compile_cache_setup.hpp"
@@ -72,9 +74,17 @@ int run_prewarm(const Config& config, Timeline& timeline) {
   if (run.compile_cache == CompileCache::kOff)
     return fail("--compile-cache=off leaves nothing to bake");
 
+  // The hook records the files node loaded up to the flush: the page-cache prewarm's list.
+  std::string app_dir = fs::current_path(ec).string();
+  std::string manifest = manifest_path_for(app_dir);
+  setenv("KNEXT_MANIFEST_PATH", manifest.c_str(), 1);
+  setenv("KNEXT_BUILD_ID", read_build_id(app_dir).c_str(), 1);
+
   auto started = SteadyClock::now();
   std::string dir;
   int code = run_supervised(run, timeline, {.stop_after_flush = true, .compile_cache_dir = &dir});
+  unsetenv("KNEXT_MANIFEST_PATH");
+  unsetenv("KNEXT_BUILD_ID");
   if (code != 0) return fail(fmt::format("the app did not warm up and flush (exit {})", code));
   if (dir.empty()) return fail("no compile cache directory could be used (see the log above)");
   auto baked = count_cache(dir);
@@ -88,11 +98,13 @@ int run_prewarm(const Config& config, Timeline& timeline) {
   if (code != 0) return fail(fmt::format("the check run did not warm up (exit {})", code));
   size_t misses = rewritten(before, snapshot(dir));
   auto after = count_cache(dir);
+  auto recorded = read_manifest(manifest);
   std::printf(
       "knext-launch --prewarm: %llu entries, %llu bytes in %s; check run recompiled %zu; "
-      "%.0f ms\n",
+      "manifest %s (%zu files); %.0f ms\n",
       static_cast<unsigned long long>(after.entries), static_cast<unsigned long long>(after.bytes),
-      dir.c_str(), misses, ms_between(started, SteadyClock::now()));
+      dir.c_str(), misses, manifest.c_str(), recorded ? recorded->paths.size() : size_t{0},
+      ms_between(started, SteadyClock::now()));
   std::fflush(stdout);
   if (misses > 0) {
     return fail(

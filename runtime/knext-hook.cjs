@@ -19,6 +19,11 @@
   }
   // Post-warm V8 code cache for CommonJS (runtime/knext-postwarm.cjs), before the app compiles anything.
   var postwarm = null;
+  // --prewarm: where to record the files loaded up to the flush, for the page-cache prewarm.
+  var manifestPath = env.KNEXT_MANIFEST_PATH || '';
+  var manifestBuildId = env.KNEXT_BUILD_ID || '';
+  delete env.KNEXT_MANIFEST_PATH;
+  delete env.KNEXT_BUILD_ID;
   if (env.KNEXT_COMPILE_CACHE === 'postwarm') { try { postwarm = require('./knext-postwarm.cjs'); postwarm.install(); } catch (_) { postwarm = null; } }
 
   var net, sock;
@@ -147,7 +152,27 @@
   if (isNaN(publicPort)) return; // nothing to watch for
 
   // ---- flush ----------------------------------------------------------------
+  // One absolute path per line in first-load order (require.cache keeps insertion order);
+  // temp file + rename, so a reader never sees half of it.
+  function writeManifest() {
+    if (!manifestPath) return;
+    try {
+      var fs = require('fs');
+      var lines = ['# knext-prewarm-manifest v1'];
+      if (/^[A-Za-z0-9_-]{1,64}$/.test(manifestBuildId)) lines.push('# build-id ' + manifestBuildId);
+      Object.keys(require.cache).forEach(function (p) {
+        if (p.charAt(0) === '/' && p.indexOf('\n') < 0) lines.push(p);
+      });
+      var tmp = manifestPath + '.' + process.pid + '.tmp';
+      fs.writeFileSync(tmp, lines.join('\n') + '\n');
+      fs.renameSync(tmp, manifestPath);
+    } catch (e) {
+      reportError('manifest', e);
+    }
+  }
+
   function flush() {
+    writeManifest();
     var mod = require('module');
     var dir = '';
     var pw; // last key of "flushed": the launcher's flat parser takes the first "ok"/"error"

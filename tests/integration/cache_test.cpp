@@ -298,8 +298,20 @@ TEST_CASE("--prewarm bakes a seed that a fresh volume is then filled from") {
   auto baked = run_launcher({"--prewarm", "--cache-seed=" + seed.string(), "--app-name=fixture",
                              "--warm-path=/", "--warm-path=/dynamic"},
                             options, 60s);
+  // --prewarm records the page-cache manifest inside the app (as an image build would).
+  struct RemoveAtEnd {
+    fs::path path;
+    ~RemoveAtEnd() {
+      std::error_code ec;
+      fs::remove(path, ec);
+    }
+  } manifest{kApp / ".next/knext-prewarm-manifest.txt"};
   REQUIRE_MESSAGE(baked.exit_code == 0, baked.err);
   CHECK_MESSAGE(baked.out.find("check run recompiled 0") != std::string::npos, baked.out);
+  auto recorded = read_file(manifest.path);
+  CHECK(recorded.rfind("# knext-prewarm-manifest v1\n# build-id " + build_id(), 0) == 0);
+  CHECK(lines(recorded).size() > 100);
+  CHECK(recorded.find((kApp / "server.js").string()) != std::string::npos);
   auto entries = knext::count_cache((seed / "fixture" / build_id()).string());
   CHECK(entries.bytes > 1'000'000);
 
@@ -307,6 +319,7 @@ TEST_CASE("--prewarm bakes a seed that a fresh volume is then filled from") {
   auto run = start_app({"--cache-dir=" + v.string(), "--cache-seed=" + seed.string()});
   require_serving(run);
   CHECK(run.launched->wait_for_err("copied the image's cache", 5s));
+  CHECK(run.launched->wait_for_err("from the --prewarm manifest", 5s));
   stop_app(run);
   CHECK_MESSAGE(run.launched->err().find("seed") != std::string::npos, run.launched->err());
   CHECK(knext::count_cache((v / "fixture" / build_id()).string()).entries == entries.entries);
