@@ -1,8 +1,10 @@
 // Compile-cache hygiene: LRU eviction of old builds and node's leaked temp files.
 #include <doctest/doctest.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "tests/unit/scratch_dir.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -19,25 +21,7 @@ using knext::remove_stale_temp_files;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "knext-evict-test-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
+using TempDir = knext::test::ScratchDir;
 
 void write_file(const std::string& path, size_t bytes) {
   fs::create_directories(fs::path(path).parent_path());

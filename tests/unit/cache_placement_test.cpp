@@ -1,10 +1,12 @@
 // Compile-cache placement: build ids, layout, trust, writability, seeding. Runs as root: the
 // tests chown to other uids and mount small tmpfs instances for read-only and full disks.
 #include <doctest/doctest.h>
+
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "tests/unit/scratch_dir.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -29,25 +31,7 @@ namespace {
 
 constexpr uid_t kOtherUid = 65534;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "knext-cache-test-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
+using TempDir = knext::test::ScratchDir;
 
 // A small tmpfs, unmounted when the test ends. The first one moves the test process into its
 // own mount namespace, so a crashed test leaves no mount behind on the machine.

@@ -171,9 +171,9 @@ TEST_CASE("warm-up and admin settings validate") {
 }
 
 TEST_CASE("compile-cache settings: flags, env, validation") {
-  auto c = parse({"--cache-dir=/cache", "--cache-seed", "/app/.knext-cache",
-                  "--cache-max-bytes=1GiB", "--compile-cache=postwarm", "--prewarm-fs=off",
-                  "--app-name=shop"});
+  auto c =
+      parse({"--cache-dir=/cache", "--cache-seed", "/app/.knext-cache", "--cache-max-bytes=1GiB",
+             "--compile-cache=postwarm", "--prewarm-fs=off", "--app-name=shop"});
   REQUIRE(c.ok());
   CHECK(c->cache_dir == "/cache");
   CHECK(c->cache_seed == "/app/.knext-cache");

@@ -1,7 +1,9 @@
 // The prewarm manifest: format, garbage, atomic writes.
 #include <doctest/doctest.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
+#include "tests/unit/scratch_dir.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -17,25 +19,7 @@ using knext::PrewarmManifest;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "knext-manifest-test-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = knext::test::ScratchDir;
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;

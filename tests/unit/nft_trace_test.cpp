@@ -1,6 +1,8 @@
 // Next.js build traces as the fallback prewarm list: the JSON subset, route matching, layouts.
 #include <doctest/doctest.h>
+
 #include <unistd.h>
+#include "tests/unit/scratch_dir.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -19,25 +21,7 @@ using knext::PageRoute;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "knext-nft-test-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = fs::canonical(tmpl).string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = knext::test::ScratchDir;
 
 void write_file(const std::string& path, const std::string& text = "x") {
   fs::create_directories(fs::path(path).parent_path());
