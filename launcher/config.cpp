@@ -396,14 +396,16 @@ std::vector<std::string> effective_command(const Config& config) {
   return {"node", "server.js"};
 }
 
-GateMode effective_gate(const Config& config) {
-  if (config.gate != GateMode::kAuto) return config.gate;
+bool runs_node(const Config& config) {
   std::string program = effective_command(config).front();
   auto slash = program.rfind('/');
   std::string base = slash == std::string::npos ? program : program.substr(slash + 1);
-  return base == "node" || base.rfind("node-", 0) == 0 || base.rfind("nodejs", 0) == 0
-             ? GateMode::kHandoff
-             : GateMode::kNone;
+  return base == "node" || base.rfind("node-", 0) == 0 || base.rfind("nodejs", 0) == 0;
+}
+
+GateMode effective_gate(const Config& config) {
+  if (config.gate != GateMode::kAuto) return config.gate;
+  return runs_node(config) ? GateMode::kHandoff : GateMode::kNone;
 }
 
 std::vector<std::string> effective_warm_paths(const Config& config) {

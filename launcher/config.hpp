@@ -63,6 +63,7 @@ std::string help_text();
 // The command actually run: the configured one, or `node server.js`.
 std::vector<std::string> effective_command(const Config& config);
 GateMode effective_gate(const Config& config);
+bool runs_node(const Config& config);  // the command is node (by its program name)
 std::vector<std::string> effective_warm_paths(const Config& config);
 const char* gate_name(GateMode mode);
 

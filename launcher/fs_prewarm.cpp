@@ -36,7 +36,8 @@ FileList choose_files(const std::string& app_dir, const std::vector<std::string>
 
 std::unique_ptr<PageCachePrewarm> start_fs_prewarm(uv_loop_t* loop, const Config& config,
                                                    Timeline& timeline) {
-  if (!config.prewarm_fs) return nullptr;
+  // The lists are node's files; as a plain init for anything else this would only cost time.
+  if (!config.prewarm_fs || (!runs_node(config) && config.gate == GateMode::kAuto)) return nullptr;
   std::error_code ec;
   std::string app_dir = std::filesystem::current_path(ec).string();
   auto source = std::make_shared<std::string>();
