@@ -1,2 +1,11 @@
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
+
+#include "launcher/log.hpp"
+
+int main(int argc, char** argv) {
+  // Code under test logs its phases; the test report should not drown in them.
+  knext::log::init(knext::LogFormat::kText, knext::LogLevel::kOff);
+  doctest::Context context(argc, argv);
+  return context.run();
+}
