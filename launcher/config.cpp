@@ -212,7 +212,7 @@ const std::vector<OptionSpec>& specs() {
        "a duration such as 60s, 90s, 2m", false, set_duration<&Config::warm_timeout>},
       {"warm-repeat",
        "Requests per warm path once it answers, sent together: more renders leave V8 warmer "
-       "(default 3)",
+       "(default 8)",
        "a whole number from 1 to 64", false, set_int<&Config::warm_repeat, 1, 64>},
       {"warm-fail", "When warm-up fails or times out: open the gate anyway, or exit (default open)",
        "open or exit", false, set_warm_fail},

@@ -38,7 +38,7 @@ struct Config {
   GateMode gate = GateMode::kAuto;
   std::vector<std::string> warm_paths;  // empty means "/"
   std::chrono::milliseconds warm_timeout{60'000};
-  int warm_repeat = 3;  // requests per warm path once it answers
+  int warm_repeat = 8;  // requests per warm path once it answers
   WarmFail warm_fail = WarmFail::kOpen;
   std::string ready_path = "/_knext/ready";
   int admin_port = 9901;  // 0: off
