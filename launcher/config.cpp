@@ -202,6 +202,20 @@ const std::vector<OptionSpec>& specs() {
       {"page-cache",
        "With --bench: warm, cold (files evicted before each run) or both (default warm)",
        "warm, cold or both", false, set_page_cache},
+      {"json", "With --bench: write every raw sample to this file as JSON", "a file path", false,
+       set_path<&Config::bench_json>},
+      {"slow-storage",
+       "With --bench: also run every variant from a FUSE mount adding this delay to each read "
+       "(default off)",
+       "a duration such as 2ms or 10ms; 0 turns it off", false,
+       set_duration<&Config::bench_slow_storage>},
+      {"load",
+       "With --bench: instead of the comparison, the scale-from-zero load test with this many "
+       "requests",
+       "a whole number from 1 to 10000000", false,
+       set_int<&Config::bench_load_requests, 1, 10'000'000>},
+      {"concurrency", "With --bench --load: connections held open at once (default 100)",
+       "a whole number from 1 to 10000", false, set_int<&Config::bench_concurrency, 1, 10'000>},
       {"gate",
        "Hold readiness until warm: auto, handoff, proxy or none (default auto: handoff "
        "for node, none otherwise)",

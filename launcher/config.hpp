@@ -34,6 +34,10 @@ struct Config {
   int bench_runs = 5;
   bool bench_warm_page_cache = true;  // --page-cache=warm|cold|both
   bool bench_cold_page_cache = false;
+  std::string bench_json;                           // --json FILE: every raw sample
+  std::chrono::milliseconds bench_slow_storage{0};  // per-read delay of the FUSE scenario; 0: off
+  int bench_load_requests = 0;                      // --load: the scale-from-zero load test
+  int bench_concurrency = 100;
 
   GateMode gate = GateMode::kAuto;
   std::vector<std::string> warm_paths;  // empty means "/"
