@@ -61,6 +61,7 @@ run_doctest pid1 "$ROOT/build/tests/integration-tests"
 run_doctest proxy "$ROOT/build/tests/proxy-tests"
 run_doctest admin "$ROOT/build/tests/admin-tests"
 run_doctest cache "$ROOT/build/tests/cache-tests"
+run_doctest bench "$ROOT/build/tests/bench-tests"
 # The gate tests run Knative's real queue-proxy (fixed ports 8022 and 9090) in a fresh network
 # namespace, so nothing else on the machine collides. setup-queue-proxy.sh is cached after one build.
 run_gate_tests() {
