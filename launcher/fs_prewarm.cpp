@@ -9,9 +9,12 @@
 #include "cachewarm/manifest.hpp"
 #include "cachewarm/nft_trace.hpp"
 #include "launcher/log.hpp"
+#include "launcher/spawn.hpp"
 
 namespace knext {
 namespace {
+
+constexpr uint64_t kBinaryBudget = 512ULL << 20;
 
 struct FileList {
   std::vector<std::string> files;
@@ -32,12 +35,23 @@ FileList choose_files(const std::string& app_dir, const std::vector<std::string>
   return {{}, "nothing (no --prewarm manifest, no server trace)"};
 }
 
-}  // namespace
+std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Config& config,
+                                                       Timeline& timeline) {
+  auto binary = resolve_command(effective_command(config).front());
+  if (!binary) return nullptr;
+  PrewarmOptions options;
+  options.parallelism = 1;
+  options.byte_budget = kBinaryBudget;
+  auto prewarm = std::make_unique<PageCachePrewarm>(loop, options);
+  prewarm->start(std::vector<std::string>{*binary}, [&timeline](const PrewarmReport& r) {
+    timeline.mark("binary-prewarmed", fmt::format("{} bytes in {:.1f} ms{}", r.bytes, r.ms,
+                                                  r.cancelled ? " (cancelled)" : ""));
+  });
+  return prewarm;
+}
 
-std::unique_ptr<PageCachePrewarm> start_fs_prewarm(uv_loop_t* loop, const Config& config,
-                                                   Timeline& timeline) {
-  // The lists are node's files; as a plain init for anything else this would only cost time.
-  if (!config.prewarm_fs || (!runs_node(config) && config.gate == GateMode::kAuto)) return nullptr;
+std::unique_ptr<PageCachePrewarm> start_files_prewarm(uv_loop_t* loop, const Config& config,
+                                                      Timeline& timeline) {
   std::error_code ec;
   std::string app_dir = std::filesystem::current_path(ec).string();
   auto source = std::make_shared<std::string>();
@@ -57,6 +71,17 @@ std::unique_ptr<PageCachePrewarm> start_fs_prewarm(uv_loop_t* loop, const Config
                       fmt::format("{} files, {} bytes in {:.1f} ms from {}{}", r.files, r.bytes,
                                   r.ms, *source, r.cancelled ? " (cancelled)" : ""));
       });
+  return prewarm;
+}
+
+}  // namespace
+
+FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, Timeline& timeline) {
+  // The lists are node's files; as a plain init for anything else this would only cost time.
+  if (!config.prewarm_fs || (!runs_node(config) && config.gate == GateMode::kAuto)) return {};
+  FsPrewarm prewarm;
+  prewarm.binary = start_binary_prewarm(loop, config, timeline);
+  prewarm.files = start_files_prewarm(loop, config, timeline);
   return prewarm;
 }
 

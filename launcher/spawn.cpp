@@ -39,25 +39,6 @@ bool is_executable_file(const std::string& path, int& err) {
   return true;
 }
 
-// execvp's PATH search, done before fork so the child only has to execve.
-Expected<std::string> resolve_command(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
-  const char* path_env = std::getenv("PATH");
-  std::string_view path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
-  int first_error = ENOENT;
-  while (true) {
-    auto colon = path.find(':');
-    std::string dir(path.substr(0, colon));
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
-    int err = ENOENT;
-    if (is_executable_file(candidate, err)) return candidate;
-    if (err == EACCES) first_error = EACCES;
-    if (colon == std::string_view::npos) break;
-    path.remove_prefix(colon + 1);
-  }
-  return Error{"", first_error};
-}
-
 // Runs in the forked child: only async-signal-safe calls from here on.
 [[noreturn]] void exec_child(const char* path, char* const argv[], char* const envp[],
                              const SpawnRequest& request, int error_fd) {
@@ -82,6 +63,25 @@ Expected<std::string> resolve_command(const std::string& name) {
 }
 
 }  // namespace
+
+// execvp's PATH search, done before fork so the child only has to execve.
+Expected<std::string> resolve_command(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path_env = std::getenv("PATH");
+  std::string_view path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
+  int first_error = ENOENT;
+  while (true) {
+    auto colon = path.find(':');
+    std::string dir(path.substr(0, colon));
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    int err = ENOENT;
+    if (is_executable_file(candidate, err)) return candidate;
+    if (err == EACCES) first_error = EACCES;
+    if (colon == std::string_view::npos) break;
+    path.remove_prefix(colon + 1);
+  }
+  return Error{"", first_error};
+}
 
 Expected<pid_t> spawn_child(const SpawnRequest& request) {
   if (request.argv.empty()) return Error{"no command to run", ENOENT};

@@ -27,4 +27,7 @@ std::vector<std::string> current_environment();
 std::optional<std::string> get_env(const std::vector<std::string>& env, std::string_view name);
 void set_env(std::vector<std::string>& env, std::string_view name, std::string_view value);
 
+// execvp's PATH search: the path that would be exec'd, or the errno (ENOENT, EACCES).
+Expected<std::string> resolve_command(const std::string& name);
+
 }  // namespace knext
