@@ -28,6 +28,17 @@ Expected<CurlApi> load_curl() {
             load(lib, "curl_easy_cleanup", api.easy_cleanup) &&
             load(lib, "curl_easy_strerror", api.easy_strerror);
   if (!ok) return Error{"libcurl.so.4 lacks an expected symbol"};
+  CurlApi multi = api;
+  bool multi_ok = load(lib, "curl_multi_init", multi.multi_init) &&
+                  load(lib, "curl_multi_setopt", multi.multi_setopt) &&
+                  load(lib, "curl_multi_add_handle", multi.multi_add_handle) &&
+                  load(lib, "curl_multi_remove_handle", multi.multi_remove_handle) &&
+                  load(lib, "curl_multi_perform", multi.multi_perform) &&
+                  load(lib, "curl_multi_poll", multi.multi_poll) &&
+                  load(lib, "curl_multi_info_read", multi.multi_info_read) &&
+                  load(lib, "curl_multi_cleanup", multi.multi_cleanup) &&
+                  load(lib, "curl_multi_strerror", multi.multi_strerror);
+  if (multi_ok) api = multi;
   api.global_init(CURL_GLOBAL_DEFAULT);
   return api;  // the library stays loaded for the life of the process
 }

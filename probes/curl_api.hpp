@@ -19,6 +19,19 @@ struct CurlApi {
   CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
   void (*easy_cleanup)(CURL*);
   const char* (*easy_strerror)(CURLcode);
+
+  // The multi interface (the bench's load generator). Loaded apart from the easy functions so a
+  // libcurl older than 7.66 (no curl_multi_poll) still serves warm-up; null when missing.
+  CURLM* (*multi_init)();
+  CURLMcode (*multi_setopt)(CURLM*, CURLMoption, ...);
+  CURLMcode (*multi_add_handle)(CURLM*, CURL*);
+  CURLMcode (*multi_remove_handle)(CURLM*, CURL*);
+  CURLMcode (*multi_perform)(CURLM*, int*);
+  CURLMcode (*multi_poll)(CURLM*, curl_waitfd*, unsigned int, int, int*);
+  CURLMsg* (*multi_info_read)(CURLM*, int*);
+  CURLMcode (*multi_cleanup)(CURLM*);
+  const char* (*multi_strerror)(CURLMcode);
+  bool has_multi() const { return multi_init != nullptr; }
 };
 
 // Loaded once per process; the error names the library when it is missing.

@@ -1,0 +1,20 @@
+#pragma once
+#include "launcher/config.hpp"
+
+namespace knext::bench {
+
+// `knext-launch --bench --load N --concurrency C`: scale from zero under load. Starts the app in
+// the working directory under knext-launch (this binary) on a free loopback port while C
+// keep-alive connections are already trying it (a refused connect is held and retried, as
+// Knative's activator holds requests for a revision at zero), sends N requests round-robin over
+// the app's pages, sends the launcher SIGTERM once 90% of them have finished, with requests in
+// flight, stops sending, and waits for those requests and for the launcher to exit.
+//
+// Prints a table on stdout (progress on stderr) and, with --json FILE, writes the figures there.
+// Exit status: 0 when every request got a 2xx, none in flight at the SIGTERM was lost and the
+// launcher exited within 35 s of it; 1 otherwise, or when the test could not run (nothing answered
+// within 60 s, the launcher died early); 2 for bad input (no server.js and no command, a command
+// not in PATH, a concurrency the open-file limit cannot hold).
+int run_load_test(const Config& config);
+
+}  // namespace knext::bench

@@ -1,0 +1,82 @@
+// `knext-launch --bench --load`: the scale-from-zero load test on the fixture app.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <optional>
+#include <regex>
+
+#include "tests/integration/harness.hpp"
+
+namespace fs = std::filesystem;
+using namespace knext::test;
+
+namespace {
+
+const fs::path kRoot = KNEXT_SOURCE_ROOT;
+const fs::path kApp = kRoot / "tests/fixtures/next-app/.next/standalone";
+
+LaunchOptions in_app_dir() {
+  LaunchOptions o;
+  o.pid_namespace = false;
+  o.cwd = kApp.string();
+  o.env = {{"PATH", (kRoot / ".deps/node/bin").string() + ":" + std::getenv("PATH")}};
+  return o;
+}
+
+// The number after "key": in a JSON text (keys are unique in the report).
+std::optional<double> json_number(const std::string& json, const std::string& key) {
+  std::smatch m;
+  std::regex re("\"" + key + "\":\\s*(-?[0-9]+(\\.[0-9]+)?)");
+  if (!std::regex_search(json, m, re)) return std::nullopt;
+  return std::stod(m[1].str());
+}
+
+}  // namespace
+
+TEST_CASE("--bench --load from zero: every request answered, none lost at SIGTERM, exit 0") {
+  TempDir tmp;
+  auto json_path = tmp.path() / "load.json";
+  auto r = run_launcher(
+      {"--bench", "--load", "2000", "--concurrency", "20", "--json", json_path.string()},
+      in_app_dir(), 90s);
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+  CHECK(r.exit_code == 0);
+
+  std::string json = read_file(json_path);
+  INFO("json:\n" << json);
+  REQUIRE(json.find('{') == 0);
+  REQUIRE(json.find_last_of('}') != std::string::npos);
+  auto finished = json_number(json, "finished");
+  auto ok = json_number(json, "ok");
+  auto errors = json_number(json, "errors");
+  auto lost = json_number(json, "lost");
+  auto in_flight = json_number(json, "in_flight_at_sigterm");
+  auto first = json_number(json, "time_to_first_success_ms");
+  auto exit_status = json_number(json, "launcher_exit");
+  for (const auto* n : {&finished, &ok, &errors, &lost, &in_flight, &first, &exit_status}) {
+    REQUIRE(n->has_value());
+  }
+  CHECK(*finished > 0);
+  CHECK(*ok == *finished);
+  CHECK(*errors == 0);
+  CHECK(*lost == 0);
+  CHECK(*first > 0);
+  CHECK(json_number(json, "p99").has_value());
+  CHECK(json_number(json, "requests_per_s").has_value());
+
+  // The table carries the same figures.
+  auto count = [](double v) { return std::to_string(static_cast<long>(v)); };
+  CHECK(r.out.find(count(*finished) + " finished") != std::string::npos);
+  CHECK(r.out.find(count(*in_flight) + " in flight, 0 lost") != std::string::npos);
+  CHECK(r.out.find("errors") != std::string::npos);
+  CHECK(r.out.find("first 2xx") != std::string::npos);
+  CHECK(r.out.find("exit status " + count(*exit_status)) != std::string::npos);
+  CHECK(r.err.find("finished") != std::string::npos);  // the progress lines
+}
+
+TEST_CASE("--bench --load with a command that is not installed: one line naming it, exit 2") {
+  auto r = run_launcher({"--bench", "--load", "10", "--", "no-such-node-knext"}, in_app_dir(), 10s);
+  CHECK(r.exit_code == 2);
+  CHECK(lines(r.err).size() == 1);
+  CHECK(r.err.find("no-such-node-knext") != std::string::npos);
+}
