@@ -6,29 +6,27 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "bench/bench_report.hpp"
+#include "bench/load_test.hpp"
+#include "bench/scenario.hpp"
 #include "bench/server_run.hpp"
-#include "bench/stats.hpp"
+#include "bench/slow_storage.hpp"
 #include "cachewarm/page_cache_residency.hpp"
 #include "common/boost_process.hpp"
+#include "common/loopback.hpp"
+
+namespace fs = std::filesystem;
 
 namespace knext::bench {
 namespace {
 
-struct Variant {
-  std::string name;
-  std::vector<std::string> argv;
-  bool needs_priming = false;  // run once unmeasured first (fills its compile cache)
-  std::vector<double> port_open;
-  std::vector<double> first_render;
-  std::vector<double> next_request;
-};
-
 std::string self_exe() {
   std::error_code ec;
-  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  auto path = fs::read_symlink("/proc/self/exe", ec);
   return ec ? "knext-launch" : path.string();
 }
 
@@ -36,13 +34,12 @@ std::string self_exe() {
 class ScratchDir {
  public:
   ScratchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "knext-bench-cache-XXXXXX").string();
+    std::string pattern = (fs::temp_directory_path() / "knext-bench-cache-XXXXXX").string();
     if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
   }
   ~ScratchDir() {
     std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+    if (!path_.empty()) fs::remove_all(path_, ec);
   }
   ScratchDir(const ScratchDir&) = delete;
   ScratchDir& operator=(const ScratchDir&) = delete;
@@ -52,78 +49,133 @@ class ScratchDir {
   std::string path_;
 };
 
-Variant launched(const std::string& name, const std::vector<std::string>& flags,
-                 const std::vector<std::string>& command, bool needs_priming) {
-  std::vector<std::string> argv{self_exe(), "--log-level=warn", "--admin-port=0"};
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  argv.push_back("--");
-  argv.insert(argv.end(), command.begin(), command.end());
-  return Variant{name, argv, needs_priming, {}, {}, {}};
-}
-
-std::vector<Variant> variants(const std::vector<std::string>& command,
-                              const std::string& cache_root) {
-  // Each cached variant gets its own volume so their caches never mix.
-  auto cache = [&](const std::string& mode) {
-    return launched("knext " + mode,
-                    {"--compile-cache=" + mode, "--app-name=" + mode, "--cache-dir=" + cache_root},
-                    command, true);
-  };
-  return {
-      Variant{"plain " + command.front(), command, false, {}, {}, {}},
-      launched("knext no cache", {"--compile-cache=off"}, command, false),
-      cache("node"),
-      cache("postwarm"),
-  };
-}
-
-// Every file of the app (node_modules included) and the node binary: what a fresh node reads.
-std::vector<std::string> app_and_node_files(const std::vector<std::string>& command) {
-  std::vector<std::string> files;
+void add_files_under(const std::string& dir, std::vector<std::string>& files) {
   std::error_code ec;
-  for (std::filesystem::recursive_directory_iterator it(".", ec), end; !ec && it != end;
-       it.increment(ec)) {
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code entry_ec;
-    if (it->is_regular_file(entry_ec)) {
-      files.push_back(std::filesystem::absolute(it->path(), entry_ec).string());
-    }
+    if (it->is_regular_file(entry_ec)) files.push_back(fs::absolute(it->path(), entry_ec));
   }
-  auto node = boost::process::search_path(command.front());
-  if (!node.empty()) files.push_back(std::filesystem::canonical(node.string(), ec).string());
+}
+
+std::string resolved(const std::string& program) {
+  auto found = program.find('/') == std::string::npos ? boost::process::search_path(program)
+                                                      : fs::path(program);
+  std::error_code ec;
+  auto canonical = fs::canonical(found, ec);
+  return ec ? found.string() : canonical.string();
+}
+
+// What a fresh start reads: the app (node_modules included), the program binary (node) and the
+// compile caches. Evicting them makes each run cold.
+std::vector<std::string> files_to_evict(const std::string& app_dir, const std::string& program,
+                                        const std::string& cache_root) {
+  std::vector<std::string> files;
+  add_files_under(app_dir, files);
+  add_files_under(cache_root, files);
+  files.push_back(resolved(program));
   return files;
 }
 
-void print_table(const std::vector<Variant>& all, int runs, bool cold) {
-  std::printf(
-      "\ncold start, %d runs per variant, alternating, %s (ms from spawn; ready = PORT accepts, "
-      "first = first GET / answered, next = the GET after it)\n",
-      runs,
-      cold ? "COLD page cache: app files and node evicted with posix_fadvise(DONTNEED) before "
-             "each run"
-           : "warm page cache");
-  std::printf("%-18s %10s %10s %10s %12s %12s %8s %10s\n", "variant", "ready p50", "ready p90",
-              "ready min", "first p50", "first p90", "vs plain", "next p50");
-  double base = summarize(all.front().first_render).median;
-  for (const auto& v : all) {
-    auto port = summarize(v.port_open);
-    auto render = summarize(v.first_render);
-    auto next = summarize(v.next_request);
-    std::printf("%-18s %10.1f %10.1f %10.1f %12.1f %12.1f %7.2fx %10.1f\n", v.name.c_str(),
-                port.median, port.p90, port.min, render.median, render.p90,
-                base > 0 ? render.median / base : 0.0, next.median);
+// The app and the server command as the runs see them: directly, or through the slow mount.
+struct Placement {
+  std::string app_dir;
+  std::vector<std::string> command;
+};
+
+// PORT from the environment, when set: every run uses it, so it must be a free port.
+Expected<int> requested_port() {
+  const char* text = std::getenv("PORT");
+  if (text == nullptr || *text == '\0') return 0;
+  char* end = nullptr;
+  long port = std::strtol(text, &end, 10);
+  if (*end != '\0' || port < 1 || port > 65535) {
+    return Error{fmt::format("PORT='{}' is not a port number from 1 to 65535", text)};
   }
-  std::fflush(stdout);
+  if (loopback_accepts(static_cast<int>(port))) {
+    return Error{
+        fmt::format("port {} (from PORT) is in use; stop what listens there or unset "
+                    "PORT to use a free port per run",
+                    port)};
+  }
+  return static_cast<int>(port);
+}
+
+class Progress {
+ public:
+  explicit Progress(size_t total) : total_(total), tty_(isatty(STDERR_FILENO) == 1) {}
+  void update(const std::string& scenario, const Variant& v, int run, int runs,
+              const ServerRunResult& r) {
+    ++done_;
+    std::string line = fmt::format(
+        "[{}/{}] {} run {}/{} {:<20} ready {:7.1f} ms  first {:7.1f} ms (HTTP {})", done_, total_,
+        scenario, run, runs, v.name, r.ready_ms, r.paths.empty() ? 0.0 : r.paths.front().first_ms,
+        r.paths.empty() ? 0 : r.paths.front().status);
+    if (tty_) {
+      std::fprintf(stderr, "\r%-110s", line.c_str());
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  }
+  void note(const std::string& text) {
+    if (tty_) std::fprintf(stderr, "\r%-110s\r", "");
+    std::fprintf(stderr, "%s\n", text.c_str());
+  }
+  void end_table() {
+    if (tty_) std::fprintf(stderr, "\r%-110s\r", "");
+  }
+
+ private:
+  size_t total_;
+  size_t done_ = 0;
+  bool tty_;
+};
+
+struct BenchInputs {
+  const Config& config;
+  std::vector<std::string> paths;
+  int port = 0;
+  std::string cache_root;
+};
+
+Status run_scenario(Scenario& scenario, const BenchInputs& in, const Placement& placement,
+                    Progress& progress) {
+  scenario.variants = make_variants({placement.command, self_exe(), in.cache_root, in.paths});
+  auto evict = files_to_evict(placement.app_dir, placement.command.front(), in.cache_root);
+  auto request = [&](const Variant& v) {
+    return ServerRunRequest{v.argv, {}, placement.app_dir, in.paths, in.port, 60'000};
+  };
+  for (auto& v : scenario.variants) {
+    if (!v.needs_priming) continue;
+    progress.note(fmt::format("{}: priming {} (fills its compile cache)", scenario.name, v.name));
+    if (auto primed = measure_server_run(request(v)); !primed) {
+      return Error{v.name + ": " + primed.error().message};
+    }
+  }
+  int runs = in.config.bench_runs;
+  for (int run = 1; run <= runs; ++run) {
+    for (auto& v : scenario.variants) {
+      if (scenario.cold) evict_from_page_cache(evict);
+      auto result = measure_server_run(request(v));
+      if (!result) return Error{v.name + ": " + result.error().message};
+      progress.update(scenario.name, v, run, runs, *result);
+      v.runs.push_back(std::move(*result));
+      v.cache_entries.push_back(v.cache_dir.empty() ? 0 : count_files(v.cache_dir));
+    }
+  }
+  progress.end_table();
+  return ok_status();
 }
 
 }  // namespace
 
 int run(const Config& config) {
+  if (config.bench_load_requests > 0) return run_load_test(config);
   std::vector<std::string> command = effective_command(config);
-  if (config.command.empty() && !std::filesystem::exists("server.js")) {
+  if (config.command.empty() && !fs::exists("server.js")) {
     std::fprintf(stderr,
                  "knext-launch: --bench: no server.js in %s; run it in the standalone output "
                  "directory or give the server command after --\n",
-                 std::filesystem::current_path().c_str());
+                 fs::current_path().c_str());
     return 2;
   }
   if (command.front().find('/') == std::string::npos &&
@@ -131,42 +183,77 @@ int run(const Config& config) {
     std::fprintf(stderr, "knext-launch: --bench: '%s' is not in PATH\n", command.front().c_str());
     return 2;
   }
+  auto port = requested_port();
+  if (!port) {
+    std::fprintf(stderr, "knext-launch: --bench: %s\n", port.error().message.c_str());
+    return 2;
+  }
 
   ScratchDir cache;
-  std::vector<bool> modes;
-  if (config.bench_warm_page_cache) modes.push_back(false);
-  if (config.bench_cold_page_cache) modes.push_back(true);
-  auto files = app_and_node_files(command);
-  for (bool cold : modes) {
-    auto all = variants(command, cache.path());
-    for (auto& v : all) {
-      if (!v.needs_priming) continue;
-      std::fprintf(stderr, "priming %s (fills its compile cache)\n", v.name.c_str());
-      if (auto primed = measure_server_run({v.argv, {}, "/", 60'000}); !primed) {
-        std::fprintf(stderr, "knext-launch: --bench: %s: %s\n", v.name.c_str(),
-                     primed.error().message.c_str());
-        return 1;
+  BenchInputs in{config, effective_warm_paths(config), *port, cache.path()};
+  std::vector<Scenario> scenarios;
+  if (config.bench_warm_page_cache) {
+    scenarios.push_back({"warm", "warm page cache", false, 0, {}});
+  }
+  if (config.bench_cold_page_cache) {
+    scenarios.push_back({"cold",
+                         "COLD page cache (app files, node and the compile caches evicted with "
+                         "posix_fadvise(DONTNEED) before each run)",
+                         true,
+                         0,
+                         {}});
+  }
+  auto slow_us = std::chrono::duration_cast<std::chrono::microseconds>(config.bench_slow_storage);
+  if (slow_us.count() > 0) {
+    scenarios.push_back({"slow",
+                         fmt::format("SLOW storage (app and node read through a FUSE mount adding "
+                                     "{} ms to every read; cold: evicted before each run)",
+                                     config.bench_slow_storage.count()),
+                         true,
+                         slow_us.count(),
+                         {}});
+  }
+  size_t variant_count = make_variants({command, self_exe(), cache.path(), in.paths}).size();
+  Progress progress(scenarios.size() * variant_count * static_cast<size_t>(config.bench_runs));
+
+  std::string app_dir = fs::current_path().string();
+  std::vector<Scenario> done;
+  for (auto& scenario : scenarios) {
+    Placement placement{app_dir, command};
+    std::optional<SlowStorage> slow;
+    if (scenario.slow_read_delay_us > 0) {
+      auto program = resolved(command.front());
+      auto mounted = SlowStorage::mount({std::chrono::microseconds(scenario.slow_read_delay_us),
+                                         {app_dir, program},
+                                         {},
+                                         {},
+                                         std::chrono::seconds(5)});
+      if (!mounted) {
+        progress.note("slow storage: skipped: " + mounted.error().message);
+        continue;
       }
-    }
-    for (int run = 1; run <= config.bench_runs; ++run) {
-      for (auto& v : all) {
-        if (cold) evict_from_page_cache(files);
-        auto result = measure_server_run({v.argv, {}, "/", 60'000});
-        if (!result) {
-          std::fprintf(stderr, "knext-launch: --bench: %s: %s\n", v.name.c_str(),
-                       result.error().message.c_str());
-          return 1;
+      slow.emplace(std::move(*mounted));
+      placement.app_dir = slow->map(app_dir);
+      placement.command.front() = slow->map(program);
+      for (size_t i = 1; i < placement.command.size(); ++i) {
+        if (!placement.command[i].empty() && placement.command[i].front() == '/') {
+          placement.command[i] = slow->map(placement.command[i]);
         }
-        v.port_open.push_back(result->port_open_ms);
-        v.first_render.push_back(result->first_render_ms);
-        v.next_request.push_back(result->next_request_ms);
-        std::fprintf(stderr,
-                     "%s run %d/%d %-16s ready %7.1f ms  first response %7.1f ms (HTTP %ld)\n",
-                     cold ? "cold" : "warm", run, config.bench_runs, v.name.c_str(),
-                     result->port_open_ms, result->first_render_ms, result->first_status);
       }
     }
-    print_table(all, config.bench_runs, cold);
+    if (auto ran = run_scenario(scenario, in, placement, progress); !ran) {
+      std::fprintf(stderr, "knext-launch: --bench: %s\n", ran.error().message.c_str());
+      return 1;
+    }
+    print_table(scenario, in.paths, config.bench_runs);
+    done.push_back(std::move(scenario));
+  }
+  if (!config.bench_json.empty()) {
+    if (auto written = write_json(config.bench_json, done, in.paths, config.bench_runs); !written) {
+      std::fprintf(stderr, "knext-launch: --bench: %s\n", written.error().message.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "raw samples written to %s\n", config.bench_json.c_str());
   }
   return 0;
 }

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Quick-start command 1: set everything up, then run knext-launch --bench in front of the
-# fixture Next.js app. Extra arguments go to --bench (e.g. --runs 10).
+# fixture Next.js app: warm, cold and slow-storage tables. Arguments replace the defaults
+# (e.g. `--runs 10 --page-cache=cold`, or `--load 100000 --concurrency 100` for the load test).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
 export PATH="$ROOT/.deps/node/bin:$PATH"
 cd "$ROOT/tests/fixtures/next-app/.next/standalone"
+if (($# == 0)); then
+  set -- --page-cache=both --slow-storage=2ms --warm-path / --warm-path /dynamic
+fi
 exec "$ROOT/build/knext-launch" --bench "$@"

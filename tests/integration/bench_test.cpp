@@ -1,8 +1,13 @@
-// `knext-launch --bench` as a user runs it: bad input is refused with one line and exit 2.
+// `knext-launch --bench` as a user runs it: the comparison on the fixture app, and bad input
+// refused with one line and exit 2.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 
 #include <filesystem>
 
+#include "common/fd.hpp"
+#include "common/loopback.hpp"
 #include "tests/integration/harness.hpp"
 
 namespace fs = std::filesystem;
@@ -25,6 +30,25 @@ LaunchOptions in_dir(const std::string& cwd) {
   return o;
 }
 
+// A loopback port something listens on, for as long as this lives.
+class BusyPort {
+ public:
+  BusyPort() : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    auto addr = knext::loopback_address(0);
+    socklen_t len = sizeof addr;
+    if (bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0 &&
+        listen(fd_.get(), 4) == 0 &&
+        getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  int port() const { return port_; }
+
+ private:
+  knext::Fd fd_;
+  int port_ = 0;
+};
+
 }  // namespace
 
 TEST_CASE("--bench in a directory without server.js: one line naming it, exit 2") {
@@ -40,4 +64,64 @@ TEST_CASE("--bench with a command that is not installed: one line naming it, exi
   CHECK(r.exit_code == 2);
   CHECK(lines(r.err).size() == 1);
   CHECK(r.err.find("no-such-node-knext") != std::string::npos);
+}
+
+TEST_CASE("--bench with PORT set to a port in use: one line naming it, exit 2") {
+  BusyPort busy;
+  REQUIRE(busy.port() > 0);
+  auto options = in_dir(kApp.string());
+  options.env["PORT"] = std::to_string(busy.port());
+  auto r = run_launcher({"--bench"}, options, 10s);
+  CHECK(r.exit_code == 2);
+  CHECK(lines(r.err).size() == 1);
+  CHECK(r.err.find("port " + std::to_string(busy.port())) != std::string::npos);
+}
+
+// The whole comparison on the fixture app, small: every scenario and variant yields samples and
+// the JSON holds every figure the table summarises. Timings are printed, never asserted.
+TEST_CASE(
+    "--bench --runs 2 on the fixture app: every variant yields samples, the JSON holds them") {
+  TempDir out;
+  auto json = (out.path() / "bench.json").string();
+  auto r = run_launcher({"--bench", "--runs", "2", "--page-cache=both", "--slow-storage=1ms",
+                         "--warm-path", "/", "--warm-path", "/dynamic", "--json", json},
+                        in_dir(kApp.string()), 600s);
+  MESSAGE(r.out);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  for (const char* table : {"warm page cache", "COLD page cache", "SLOW storage"}) {
+    CHECK_MESSAGE(r.out.find(table) != std::string::npos, table);
+  }
+  for (const char* variant : {"plain node", "knext no cache", "knext node cache", "knext postwarm",
+                              "knext postwarm+fs"}) {
+    CHECK_MESSAGE(r.out.find(variant) != std::string::npos, variant);
+  }
+  // node reads the JSON: every variant of every scenario has 2 samples with each figure.
+  std::string check = R"(
+    const j = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8'));
+    const bad = [];
+    if (j.scenarios.length !== 3) bad.push('scenarios ' + j.scenarios.length);
+    for (const s of j.scenarios) for (const v of s.variants) {
+      const where = s.name + '/' + v.name;
+      if (v.samples.length !== 2) bad.push(where + ' samples ' + v.samples.length);
+      for (const x of v.samples) {
+        if (!(x.ready_ms > 0)) bad.push(where + ' ready_ms');
+        if (x.paths.length !== 2) bad.push(where + ' paths');
+        for (const p of x.paths) {
+          if (!(p.first_ms >= x.ready_ms) || !(p.steady_ms > 0) || p.status !== 200)
+            bad.push(where + ' ' + p.path + ' ' + JSON.stringify(p));
+        }
+        if (v.launcher && !(x.peak_rss_kb > 0)) bad.push(where + ' peak_rss_kb');
+        if (v.name.includes('node cache') || v.name.includes('postwarm'))
+          if (!(x.cache_entries > 0)) bad.push(where + ' cache_entries');
+      }
+      for (const f of ['median', 'p90', 'min'])
+        if (!(v.summary.paths['/'].first_ms[f] > 0)) bad.push(where + ' summary ' + f);
+      if (!(v.summary.first_vs_plain > 0)) bad.push(where + ' first_vs_plain');
+    }
+    console.log(bad.length ? 'BAD ' + bad.join('; ') : 'json ok');
+  )";
+  auto node = run_launcher(
+      {"--gate=none", "--admin-port=0", "--compile-cache=off", "--", "node", "-e", check, json},
+      in_dir(out.path().string()), 30s);
+  CHECK_MESSAGE(node.out.find("json ok") != std::string::npos, node.out << node.err);
 }

@@ -1,0 +1,35 @@
+#pragma once
+#include <string>
+#include <vector>
+
+#include "bench/server_run.hpp"
+
+namespace knext::bench {
+
+struct Variant {
+  std::string name;
+  std::vector<std::string> argv;
+  std::string cache_dir;       // its compile-cache volume (entries are counted), or empty
+  bool needs_priming = false;  // run once unmeasured first: fills its compile cache
+  bool is_launcher = false;    // the RSS figure is knext-launch's own
+  std::vector<ServerRunResult> runs;
+  std::vector<long> cache_entries;  // files in cache_dir after each run
+};
+
+// What runs the server in each variant: the command (node server.js), and tini and dumb-init
+// in front of it when they are installed.
+struct VariantInputs {
+  std::vector<std::string> command;
+  std::string launcher;  // this binary
+  std::string cache_root;
+  std::vector<std::string> warm_paths;
+};
+
+// Plain node first (the baseline every ratio uses), then the other inits, then knext-launch
+// with each compile-cache mode and page-cache prewarm off, then knext-launch as it ships.
+std::vector<Variant> make_variants(const VariantInputs& in);
+
+// Regular files under `dir`, recursively (0 when it does not exist).
+long count_files(const std::string& dir);
+
+}  // namespace knext::bench
