@@ -18,17 +18,12 @@
 #include "cachewarm/page_cache_residency.hpp"
 #include "common/boost_process.hpp"
 #include "common/loopback.hpp"
+#include "common/self_exe.hpp"
 
 namespace fs = std::filesystem;
 
 namespace knext::bench {
 namespace {
-
-std::string self_exe() {
-  std::error_code ec;
-  auto path = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? "knext-launch" : path.string();
-}
 
 // A scratch compile-cache volume for the bench, removed at the end.
 class ScratchDir {
@@ -139,7 +134,7 @@ struct BenchInputs {
 
 Status run_scenario(Scenario& scenario, const BenchInputs& in, const Placement& placement,
                     Progress& progress) {
-  scenario.variants = make_variants({placement.command, self_exe(), in.cache_root, in.paths});
+  scenario.variants = make_variants({placement.command, self_command(), in.cache_root, in.paths});
   auto evict = files_to_evict(placement.app_dir, placement.command.front(), in.cache_root);
   auto request = [&](const Variant& v) {
     return ServerRunRequest{v.argv, {}, placement.app_dir, in.paths, in.port, 60'000};
@@ -213,7 +208,7 @@ int run(const Config& config) {
                          slow_us.count(),
                          {}});
   }
-  size_t variant_count = make_variants({command, self_exe(), cache.path(), in.paths}).size();
+  size_t variant_count = make_variants({command, self_command(), cache.path(), in.paths}).size();
   Progress progress(scenarios.size() * variant_count * static_cast<size_t>(config.bench_runs));
 
   std::string app_dir = fs::current_path().string();

@@ -18,6 +18,8 @@
 #include "common/clock.hpp"
 #include "common/loopback.hpp"
 #include "common/process_wait.hpp"
+#include "common/self_exe.hpp"
+#include "launcher/exit_status.hpp"
 
 namespace bp = boost::process;
 
@@ -31,18 +33,6 @@ constexpr auto kExitWait = 35s;  // after SIGTERM: the launcher's default --grac
 constexpr auto kRequestTimeout = 30s;
 constexpr auto kHoldRetry = 5ms;
 constexpr int kSpareFds = 64;  // beyond one per connection: stdio, libcurl's own, the child pipes
-
-std::string self_exe() {
-  std::error_code ec;
-  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? "knext-launch" : path.string();
-}
-
-int decode_exit(int native) {
-  if (WIFEXITED(native)) return WEXITSTATUS(native);
-  if (WIFSIGNALED(native)) return 128 + WTERMSIG(native);
-  return 1;
-}
 
 // The launcher under test. Going out of scope still running, it gets SIGTERM and then SIGKILL:
 // a bare SIGKILL would leave node running, reparented away from us.
@@ -68,7 +58,7 @@ class LauncherProcess {
   // The decoded exit status, or nothing if it is still running after `timeout`.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
     if (!wait_with_timeout(child_, timeout)) return std::nullopt;
-    return decode_exit(child_.native_exit_code());
+    return exit_code_from_wait_status(child_.native_exit_code());
   }
 
  private:
@@ -195,9 +185,9 @@ Expected<Report> run_load_report(const Config& config, const std::vector<std::st
   auto t0 = SteadyClock::now();
   std::optional<LauncherProcess> launcher;
   try {
-    launcher.emplace(self_exe(), args, env);
+    launcher.emplace(self_command(), args, env);
   } catch (const std::exception& e) {
-    return Error{fmt::format("cannot start {}: {}", self_exe(), e.what())};
+    return Error{fmt::format("cannot start {}: {}", self_command(), e.what())};
   }
 
   LoadPlan plan;

@@ -13,6 +13,7 @@
 #include "common/clock.hpp"
 #include "common/loopback.hpp"
 #include "common/process_wait.hpp"
+#include "launcher/exit_status.hpp"
 #include "probes/curl_api.hpp"
 
 namespace bp = boost::process;
@@ -22,20 +23,14 @@ namespace {
 
 constexpr auto kPollInterval = std::chrono::milliseconds(5);
 
-int decode_exit(int native) {
-  if (WIFEXITED(native)) return WEXITSTATUS(native);
-  if (WIFSIGNALED(native)) return 128 + WTERMSIG(native);
-  return 1;
-}
-
 int stop(bp::child& child) {
-  if (!child.running()) return decode_exit(child.native_exit_code());
+  if (!child.running()) return exit_code_from_wait_status(child.native_exit_code());
   ::kill(child.id(), SIGTERM);
   if (!wait_with_timeout(child, std::chrono::seconds(10))) {
     ::kill(child.id(), SIGKILL);
     child.wait();
   }
-  return decode_exit(child.native_exit_code());
+  return exit_code_from_wait_status(child.native_exit_code());
 }
 
 long peak_rss_kb(pid_t pid) {
@@ -89,7 +84,7 @@ Expected<ServerRunResult> measure_server_run(const ServerRunRequest& request) {
   while (!loopback_accepts(port)) {
     if (!child.running()) {
       return Error{fmt::format("server exited ({}) before opening port {}",
-                               decode_exit(child.native_exit_code()), port)};
+                               exit_code_from_wait_status(child.native_exit_code()), port)};
     }
     if (SteadyClock::now() > deadline) {
       stop(child);

@@ -15,6 +15,8 @@
 
 #include "common/boost_process.hpp"
 #include "common/process_wait.hpp"
+#include "common/self_exe.hpp"
+#include "launcher/exit_status.hpp"
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;
@@ -24,12 +26,6 @@ namespace {
 
 constexpr auto kPollInterval = std::chrono::milliseconds(5);
 constexpr auto kStopTimeout = std::chrono::seconds(5);
-
-int decode_exit(int native) {
-  if (WIFEXITED(native)) return WEXITSTATUS(native);
-  if (WIFSIGNALED(native)) return 128 + WTERMSIG(native);
-  return 1;
-}
 
 // mountinfo writes space, tab, newline and backslash in paths as \ooo.
 std::string unescape_octal(const std::string& field) {
@@ -121,10 +117,9 @@ Expected<fs::path> source_for(const SlowStorageOptions& options) {
 Expected<fs::path> slowfs_binary(const std::string& configured) {
   fs::path bin = configured;
   if (bin.empty()) {
-    std::error_code ec;
-    auto self = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) return path_error("/proc/self/exe", ec);
-    bin = self.parent_path() / "knext-slowfs";
+    auto self = self_exe();
+    if (!self) return self.error();
+    bin = self->parent_path() / "knext-slowfs";
   }
   if (access(bin.c_str(), X_OK) != 0) {
     return Error{"knext-slowfs not found: " + bin.string() + ": " + std::strerror(errno), errno};
@@ -229,7 +224,7 @@ Expected<SlowStorage> SlowStorage::mount(const SlowStorageOptions& options) {
   auto deadline = std::chrono::steady_clock::now() + options.mount_timeout;
   while (!is_mounted(state->mountpoint)) {
     if (!state->daemon.running()) {
-      int code = decode_exit(state->daemon.native_exit_code());
+      int code = exit_code_from_wait_status(state->daemon.native_exit_code());
       return Error{fmt::format("knext-slowfs exited ({}) without mounting: {}", code,
                                daemon_output(state->log)),
                    code};

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "common/self_exe.hpp"
 #include "launcher/spawn.hpp"
 
 namespace knext {
@@ -15,9 +16,9 @@ Expected<std::string> find_hook(const std::string& configured) {
     if (fs::is_regular_file(configured, ec)) return fs::absolute(configured, ec).string();
     return Error{"hook file '" + configured + "' does not exist"};
   }
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return Error{"cannot read /proc/self/exe to find knext-hook.cjs"};
-  fs::path dir = exe.parent_path();
+  auto exe = self_exe();
+  if (!exe) return Error{exe.error().message + " to find knext-hook.cjs"};
+  fs::path dir = exe->parent_path();
   std::string looked;
   for (const fs::path& candidate :
        {dir / "knext-hook.cjs", dir / ".." / "share" / "knext-launch" / "knext-hook.cjs",

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "common/fd.hpp"
+#include "common/self_exe.hpp"
 #include "launcher/spawn.hpp"
 #include "probes/warm_worker.hpp"
 
@@ -31,11 +32,10 @@ Status WarmUp::prepare() {
   Fd out_read(out_fds[0]);
   Fd out_write(out_fds[1]);
 
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return Error{"cannot find the launcher binary for the warm-up worker"};
+  auto self = self_exe();
+  if (!self) return Error{"cannot find the launcher binary for the warm-up worker"};
   SpawnRequest request;
-  request.argv = {self.string(), std::string(kWarmWorkerFlag)};
+  request.argv = {self->string(), std::string(kWarmWorkerFlag)};
   request.argv.insert(request.argv.end(), paths_.begin(), paths_.end());
   request.env = current_environment();
   request.stdin_fd = in_read.get();
