@@ -34,7 +34,13 @@ bool loopback_accepts(int port) {
   Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return false;
   auto addr = loopback_address(port);
-  return connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return false;
+  // With nothing listening, a connect to a port in the ephemeral range can be given that same
+  // port as its source and connect to itself (TCP simultaneous open): not a server.
+  sockaddr_in local{};
+  socklen_t len = sizeof(local);
+  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &len) != 0) return false;
+  return local.sin_port != addr.sin_port;
 }
 
 }  // namespace knext
