@@ -21,17 +21,28 @@ struct FileList {
   std::string source;  // for the log line
 };
 
+// A manifest baked where the app no longer is (an image that moved it, a mount over it) names
+// files node will not read: most of its paths must lie under the app directory.
+bool recorded_here(const PrewarmManifest& manifest, const std::string& app_dir) {
+  std::string prefix = app_dir + "/";
+  auto under = std::count_if(manifest.paths.begin(), manifest.paths.end(), [&](const auto& path) {
+    return path.compare(0, prefix.size(), prefix) == 0;
+  });
+  return static_cast<size_t>(under) * 2 > manifest.paths.size();
+}
+
 // Runs on the thread pool: reading the manifest or the traces is file I/O too.
 FileList choose_files(const std::string& app_dir, const std::vector<std::string>& warm_paths) {
   auto manifest = read_manifest(manifest_path_for(app_dir));
-  if (manifest && (manifest->build_id.empty() || manifest->build_id == read_build_id(app_dir))) {
-    return {manifest->paths, "the --prewarm manifest"};
-  }
+  bool usable = manifest && recorded_here(*manifest, app_dir) &&
+                (manifest->build_id.empty() || manifest->build_id == read_build_id(app_dir));
+  if (usable) return {manifest->paths, "the --prewarm manifest"};
   auto traces = trace_prewarm_files(app_dir, warm_paths);
   bool has_server_trace = std::any_of(
       traces.traces.begin(), traces.traces.end(),
       [](const std::string& t) { return t.find("next-server.js.nft.json") != std::string::npos; });
-  if (has_server_trace) return {traces.files, "Next's .nft.json traces"};
+  std::string why_not = manifest ? " (the manifest is for another build or directory)" : "";
+  if (has_server_trace) return {traces.files, "Next's .nft.json traces" + why_not};
   return {{}, "nothing (no --prewarm manifest, no server trace)"};
 }
 

@@ -323,6 +323,19 @@ TEST_CASE("--prewarm bakes a seed that a fresh volume is then filled from") {
   stop_app(run);
   CHECK_MESSAGE(run.launched->err().find("seed") != std::string::npos, run.launched->err());
   CHECK(knext::count_cache((v / "fixture" / build_id()).string()).entries == entries.entries);
+
+  // The same manifest as if baked with the app elsewhere (/elsewhere/...): not used.
+  std::string moved;
+  for (const auto& line : lines(recorded)) {
+    moved += (line.rfind(kApp.string(), 0) == 0 ? "/elsewhere" + line : line) + "\n";
+  }
+  { std::ofstream(manifest.path, std::ios::trunc) << moved; }
+  auto elsewhere = start_app({"--cache-dir=" + v.string()});
+  require_serving(elsewhere);
+  CHECK_MESSAGE(
+      elsewhere.launched->wait_for_err("(the manifest is for another build or directory)", 5s),
+      elsewhere.launched->err());
+  stop_app(elsewhere);
 }
 
 TEST_CASE("--prewarm without --cache-seed, or with an app that fails, exits non-zero with a line") {
