@@ -1,0 +1,54 @@
+#include "bench/baked_manifest.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "cachewarm/manifest.hpp"
+#include "common/boost_process.hpp"
+#include "common/process_wait.hpp"
+#include "common/self_exe.hpp"
+#include "launcher/exit_status.hpp"
+
+namespace bp = boost::process;
+namespace fs = std::filesystem;
+
+namespace knext::bench {
+
+Expected<BakedManifest> BakedManifest::bake(const std::string& app_dir,
+                                            const std::vector<std::string>& command,
+                                            const std::vector<std::string>& warm_paths,
+                                            const std::string& seed_dir) {
+  std::string path = manifest_path_for(app_dir);
+  std::error_code ec;
+  if (fs::exists(path, ec)) return BakedManifest(std::string());
+
+  std::vector<std::string> args{"--prewarm", "--cache-seed=" + seed_dir, "--admin-port=0",
+                                "--log-level=warn"};
+  for (const auto& p : warm_paths) args.push_back("--warm-path=" + p);
+  args.push_back("--");
+  args.insert(args.end(), command.begin(), command.end());
+  bp::child child(bp::exe = self_command(), bp::args = args, bp::start_dir = app_dir,
+                  bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > bp::null);
+  BakedManifest baked(path);  // from here on, whatever --prewarm wrote is removed again
+  if (!wait_with_timeout(child, std::chrono::seconds(120))) {
+    child.terminate();
+    return Error{"knext-launch --prewarm did not finish within 120 s"};
+  }
+  int code = exit_code_from_wait_status(child.native_exit_code());
+  if (code != 0) return Error{fmt::format("knext-launch --prewarm exited {}", code)};
+  if (!fs::exists(path, ec)) return Error{"knext-launch --prewarm wrote no manifest"};
+  return baked;
+}
+
+BakedManifest::BakedManifest(BakedManifest&& other) noexcept : remove_(std::move(other.remove_)) {
+  other.remove_.clear();
+}
+
+BakedManifest::~BakedManifest() {
+  std::error_code ec;
+  if (!remove_.empty()) fs::remove(remove_, ec);
+}
+
+}  // namespace knext::bench

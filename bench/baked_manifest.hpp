@@ -1,0 +1,31 @@
+#pragma once
+#include <string>
+#include <vector>
+
+#include "common/expected.hpp"
+
+namespace knext::bench {
+
+// The page-cache manifest an image build bakes with `knext-launch --prewarm`, so that the
+// "as shipped" variant is measured as it ships. If the app has none, one is baked for the
+// bench's duration (the compile-cache seed goes to `seed_dir`) and removed at the end; one the
+// app already has is used and left alone.
+class BakedManifest {
+ public:
+  static Expected<BakedManifest> bake(const std::string& app_dir,
+                                      const std::vector<std::string>& command,
+                                      const std::vector<std::string>& warm_paths,
+                                      const std::string& seed_dir);
+  BakedManifest(BakedManifest&& other) noexcept;
+  BakedManifest& operator=(BakedManifest&&) = delete;
+  BakedManifest(const BakedManifest&) = delete;
+  ~BakedManifest();
+
+  bool baked_here() const { return !remove_.empty(); }
+
+ private:
+  explicit BakedManifest(std::string remove) : remove_(std::move(remove)) {}
+  std::string remove_;  // the manifest this bench wrote, removed at the end
+};
+
+}  // namespace knext::bench
