@@ -12,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "cachewarm/page_cache_residency.hpp"
 #include "common/loopback.hpp"
 #include "launcher/compile_cache_setup.hpp"
 #include "probes/curl_api.hpp"
@@ -353,4 +354,28 @@ TEST_CASE("--prewarm without --cache-seed, or with an app that fails, exits non-
   CHECK(failing.exit_code == 1);
   CHECK_MESSAGE(failing.err.find("--prewarm: the app did not warm up") != std::string::npos,
                 failing.err);
+}
+
+// The page-cache prewarm as the launcher runs it: on a cold page cache it queues Next's traced
+// files (this fixture has no --prewarm manifest) and the node binary; on a warm one it samples
+// the list, finds it cached and queues none of it.
+TEST_CASE("page-cache prewarm: files queued on a cold page cache, nothing on a warm one") {
+  std::vector<std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(kApp)) {
+    if (entry.is_regular_file()) files.push_back(entry.path().string());
+  }
+  REQUIRE(knext::evict_from_page_cache(files).failed == 0);
+  auto cold = start_app({"--compile-cache=off"});
+  require_serving(cold);
+  CHECK_MESSAGE(cold.launched->wait_for_err("phase page-cache-prewarmed", 5s),
+                cold.launched->err());
+  CHECK(cold.launched->err().find("from Next's .nft.json traces") != std::string::npos);
+  stop_app(cold);
+
+  auto warm = start_app({"--compile-cache=off"});
+  require_serving(warm);
+  CHECK_MESSAGE(warm.launched->wait_for_err("all sampled files already in the page cache", 5s),
+                warm.launched->err());
+  CHECK(warm.launched->err().find("phase page-cache-prewarmed") == std::string::npos);
+  stop_app(warm);
 }
