@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "cachewarm/manifest.hpp"
+#include "cachewarm/mapped_pages_file.hpp"
 #include "common/boost_process.hpp"
 #include "common/process_wait.hpp"
 #include "common/self_exe.hpp"
@@ -31,7 +32,7 @@ Expected<BakedManifest> BakedManifest::bake(const std::string& app_dir,
   args.insert(args.end(), command.begin(), command.end());
   bp::child child(bp::exe = self_command(), bp::args = args, bp::start_dir = app_dir,
                   bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > bp::null);
-  BakedManifest baked(path);  // from here on, whatever --prewarm wrote is removed again
+  BakedManifest baked(app_dir);  // from here on, whatever --prewarm wrote is removed again
   if (!wait_with_timeout(child, std::chrono::seconds(120))) {
     child.terminate();
     return Error{"knext-launch --prewarm did not finish within 120 s"};
@@ -42,13 +43,15 @@ Expected<BakedManifest> BakedManifest::bake(const std::string& app_dir,
   return baked;
 }
 
-BakedManifest::BakedManifest(BakedManifest&& other) noexcept : remove_(std::move(other.remove_)) {
-  other.remove_.clear();
+BakedManifest::BakedManifest(BakedManifest&& other) noexcept : app_dir_(std::move(other.app_dir_)) {
+  other.app_dir_.clear();
 }
 
 BakedManifest::~BakedManifest() {
+  if (app_dir_.empty()) return;
   std::error_code ec;
-  if (!remove_.empty()) fs::remove(remove_, ec);
+  fs::remove(manifest_path_for(app_dir_), ec);
+  fs::remove(mapped_pages_path_for(app_dir_), ec);
 }
 
 }  // namespace knext::bench

@@ -6,10 +6,10 @@
 
 namespace knext::bench {
 
-// The page-cache manifest an image build bakes with `knext-launch --prewarm`, so that the
-// "as shipped" variant is measured as it ships. If the app has none, one is baked for the
-// bench's duration (the compile-cache seed goes to `seed_dir`) and removed at the end; one the
-// app already has is used and left alone.
+// The page-cache manifest (and node's recorded pages) an image build bakes with
+// `knext-launch --prewarm`, so that the "as shipped" variant is measured as it ships. If the
+// app has no manifest, both are baked for the bench's duration (the compile-cache seed goes to
+// `seed_dir`) and removed at the end; what the app already has is used and left alone.
 class BakedManifest {
  public:
   static Expected<BakedManifest> bake(const std::string& app_dir,
@@ -21,11 +21,11 @@ class BakedManifest {
   BakedManifest(const BakedManifest&) = delete;
   ~BakedManifest();
 
-  bool baked_here() const { return !remove_.empty(); }
+  bool baked_here() const { return !app_dir_.empty(); }
 
  private:
-  explicit BakedManifest(std::string remove) : remove_(std::move(remove)) {}
-  std::string remove_;  // the manifest this bench wrote, removed at the end
+  explicit BakedManifest(std::string app_dir) : app_dir_(std::move(app_dir)) {}
+  std::string app_dir_;  // set when this bench baked: what --prewarm wrote there is removed
 };
 
 }  // namespace knext::bench

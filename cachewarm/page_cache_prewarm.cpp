@@ -18,6 +18,13 @@ constexpr size_t kChunkBytes = 256u << 10;
 
 }  // namespace
 
+std::vector<PrewarmTarget> whole_files(std::vector<std::string> paths) {
+  std::vector<PrewarmTarget> targets;
+  targets.reserve(paths.size());
+  for (auto& path : paths) targets.push_back({std::move(path), {}});
+  return targets;
+}
+
 const char* prewarm_method_name(PrewarmMethod method) {
   switch (method) {
     case PrewarmMethod::kRead:
@@ -31,9 +38,9 @@ const char* prewarm_method_name(PrewarmMethod method) {
 struct PageCachePrewarm::State {
   uv_loop_t* loop;
   PrewarmOptions options;
-  // Shared with the lanes: `files` is written once on the loop thread before any lane is
+  // Shared with the lanes: `targets` is written once on the loop thread before any lane is
   // queued (uv_queue_work orders it) and only read afterwards.
-  std::vector<std::string> files;
+  std::vector<PrewarmTarget> targets;
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> budget_left{0};
   std::atomic<bool> cancelled{false};
@@ -49,9 +56,9 @@ struct PageCachePrewarm::State {
 struct PageCachePrewarm::Job {
   uv_work_t req{};
   std::shared_ptr<State> state;
-  FileSource source;                  // the list job only
-  std::vector<std::string> produced;  // its result
-  PrewarmReport lane;                 // a lane's counts
+  TargetSource source;                  // the list job only
+  std::vector<PrewarmTarget> produced;  // its result
+  PrewarmReport lane;                   // a lane's counts
 };
 
 namespace {
@@ -65,43 +72,66 @@ bool reserve(std::atomic<uint64_t>& budget_left, uint64_t size) {
   return true;
 }
 
-// One file, on a thread-pool thread. `buffer` is the lane's scratch space (kRead).
-void prewarm_one(const std::string& path, const std::atomic<bool>& cancelled,
+// The ranges to warm, clipped to the file's size; the whole file when none were given.
+std::vector<ByteRange> clipped(const std::vector<ByteRange>& ranges, uint64_t size) {
+  if (ranges.empty()) return {{0, size}};
+  std::vector<ByteRange> out;
+  for (const auto& r : ranges) {
+    if (r.offset >= size) continue;
+    out.push_back({r.offset, std::min(r.length, size - r.offset)});
+  }
+  return out;
+}
+
+// Reads [r.offset, r.offset + r.length) through `buffer`; false on a read error.
+bool read_range(int fd, const ByteRange& r, const std::atomic<bool>& cancelled, char* buffer,
+                uint64_t& bytes) {
+  uint64_t offset = r.offset;
+  uint64_t end = r.offset + r.length;
+  while (offset < end) {
+    if (cancelled.load(std::memory_order_relaxed)) return true;
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kChunkBytes, end - offset));
+    ssize_t n = pread(fd, buffer, want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) break;  // shrank meanwhile
+    offset += static_cast<uint64_t>(n);
+    bytes += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+// One target, on a thread-pool thread. `buffer` is the lane's scratch space (kRead).
+void prewarm_one(const PrewarmTarget& target, const std::atomic<bool>& cancelled,
                  std::atomic<uint64_t>& budget_left, PrewarmMethod method, char* buffer,
                  PrewarmReport& r) {
   // O_NONBLOCK: a FIFO put where a file was listed must not hang the lane.
-  Fd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  Fd fd(open(target.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   struct stat st {};
   if (!fd.valid() || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     ++r.failed;
     return;
   }
-  auto size = static_cast<uint64_t>(st.st_size);
-  if (!reserve(budget_left, size)) {
+  auto ranges = clipped(target.ranges, static_cast<uint64_t>(st.st_size));
+  uint64_t total = 0;
+  for (const auto& range : ranges) total += range.length;
+  if (!reserve(budget_left, total)) {
     ++r.skipped;
     return;
   }
-  if (method == PrewarmMethod::kAdvise) {
-    if (posix_fadvise(fd.get(), 0, 0, POSIX_FADV_WILLNEED) != 0) {
+  for (const auto& range : ranges) {
+    if (method == PrewarmMethod::kAdvise) {
+      if (posix_fadvise(fd.get(), static_cast<off_t>(range.offset),
+                        static_cast<off_t>(range.length), POSIX_FADV_WILLNEED) != 0) {
+        ++r.failed;
+        return;
+      }
+      r.bytes += range.length;
+    } else if (!read_range(fd.get(), range, cancelled, buffer, r.bytes)) {
       ++r.failed;
       return;
     }
-    r.bytes += size;
-    ++r.files;
-    return;
-  }
-  uint64_t offset = 0;
-  while (offset < size) {
     if (cancelled.load(std::memory_order_relaxed)) return;
-    ssize_t n = pread(fd.get(), buffer, kChunkBytes, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ++r.failed;
-      return;
-    }
-    if (n == 0) break;  // shrank meanwhile
-    offset += static_cast<uint64_t>(n);
-    r.bytes += static_cast<uint64_t>(n);
   }
   ++r.files;
 }
@@ -128,16 +158,16 @@ PageCachePrewarm::~PageCachePrewarm() {
   state_->on_done = nullptr;
 }
 
-void PageCachePrewarm::start(std::vector<std::string> files, Done on_done) {
+void PageCachePrewarm::start(std::vector<PrewarmTarget> targets, Done on_done) {
   if (state_->started) return;
   state_->started = true;
   state_->t0 = SteadyClock::now();
   state_->on_done = std::move(on_done);
-  state_->files = std::move(files);
+  state_->targets = std::move(targets);
   launch_lanes(state_);
 }
 
-void PageCachePrewarm::start(FileSource source, Done on_done) {
+void PageCachePrewarm::start(TargetSource source, Done on_done) {
   if (state_->started) return;
   state_->started = true;
   state_->t0 = SteadyClock::now();
@@ -157,7 +187,7 @@ void PageCachePrewarm::start(FileSource source, Done on_done) {
 
 void PageCachePrewarm::launch_lanes(const std::shared_ptr<State>& state) {
   // At least one lane even for an empty list, so on_done always runs from the loop.
-  size_t lanes = std::clamp<size_t>(state->files.size(), 1, state->options.parallelism);
+  size_t lanes = std::clamp<size_t>(state->targets.size(), 1, state->options.parallelism);
   for (size_t i = 0; i < lanes; ++i) {
     auto job = std::make_unique<Job>();
     job->state = state;
@@ -189,9 +219,9 @@ void PageCachePrewarm::run_lane(uv_work_t* req) {
   if (s.options.method == PrewarmMethod::kRead) buffer = std::make_unique<char[]>(kChunkBytes);
   while (!s.cancelled.load(std::memory_order_relaxed)) {
     size_t index = s.next.fetch_add(1, std::memory_order_relaxed);
-    if (index >= s.files.size()) break;
+    if (index >= s.targets.size()) break;
     if (s.options.observer) s.options.observer(index, true);
-    prewarm_one(s.files[index], s.cancelled, s.budget_left, s.options.method, buffer.get(),
+    prewarm_one(s.targets[index], s.cancelled, s.budget_left, s.options.method, buffer.get(),
                 job->lane);
     if (s.options.observer) s.options.observer(index, false);
   }
@@ -204,7 +234,7 @@ void PageCachePrewarm::after_job(uv_work_t* req, int status) {
   pending.erase(std::remove(pending.begin(), pending.end(), req), pending.end());
   add_counts(state->report, job->lane);
   if (job->source && status == 0 && !state->cancelled) {
-    state->files = std::move(job->produced);
+    state->targets = std::move(job->produced);
     launch_lanes(state);
   }
   if (!pending.empty() || state->finished) return;

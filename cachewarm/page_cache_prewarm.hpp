@@ -35,9 +35,23 @@ enum class PrewarmMethod {
 };
 const char* prewarm_method_name(PrewarmMethod method);
 
+// A span of a file, in bytes.
+struct ByteRange {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool operator==(const ByteRange&) const = default;
+};
+
+// A file to prewarm: all of it, or only the ranges recorded as used (the pages node mapped).
+struct PrewarmTarget {
+  std::string path;
+  std::vector<ByteRange> ranges;  // empty: the whole file
+};
+std::vector<PrewarmTarget> whole_files(std::vector<std::string> paths);
+
 struct PrewarmOptions {
   size_t parallelism = 2;              // lanes; 0 counts as 1
-  uint64_t byte_budget = 64ULL << 20;  // a file bigger than what is left is skipped
+  uint64_t byte_budget = 64ULL << 20;  // a target bigger than what is left is skipped
   PrewarmMethod method = PrewarmMethod::kRead;
   // Called on a thread-pool thread as each file starts (begin) and ends; for tests and tracing.
   std::function<void(size_t index, bool begin)> observer;
@@ -56,7 +70,7 @@ class PageCachePrewarm {
  public:
   using Done = std::function<void(const PrewarmReport&)>;
   // Produces the list; runs on the thread pool (reading a manifest or traces is file I/O too).
-  using FileSource = std::function<std::vector<std::string>()>;
+  using TargetSource = std::function<std::vector<PrewarmTarget>()>;
 
   PageCachePrewarm(uv_loop_t* loop, PrewarmOptions options = {});
   // Cancels; the completion callback is not called any more. Reads in flight stop within one
@@ -66,8 +80,8 @@ class PageCachePrewarm {
   PageCachePrewarm& operator=(const PageCachePrewarm&) = delete;
 
   // Once per object. `on_done` runs on the loop thread, exactly once (also after cancel()).
-  void start(std::vector<std::string> files, Done on_done);
-  void start(FileSource source, Done on_done);
+  void start(std::vector<PrewarmTarget> targets, Done on_done);
+  void start(TargetSource source, Done on_done);
   // No new file starts; a file being read stops at its next chunk.
   void cancel();
   bool running() const;

@@ -7,6 +7,7 @@
 
 #include "cachewarm/build_id.hpp"
 #include "cachewarm/manifest.hpp"
+#include "cachewarm/mapped_pages_file.hpp"
 #include "cachewarm/nft_trace.hpp"
 #include "cachewarm/page_cache_residency.hpp"
 #include "launcher/log.hpp"
@@ -62,10 +63,42 @@ bool already_cached(const std::vector<std::string>& files) {
   return true;
 }
 
+struct BinaryTargets {
+  std::vector<PrewarmTarget> targets;
+  std::string source;  // for the log line
+};
+
+// Runs on the thread pool. The pages --prewarm recorded, when they are for this very binary
+// (same path, size and mtime); else the whole binary.
+BinaryTargets choose_binary_targets(const std::string& binary, const std::string& app_dir) {
+  std::error_code ec;
+  std::string real = std::filesystem::canonical(binary, ec).string();
+  auto recorded = read_mapped_pages(mapped_pages_path_for(app_dir));
+  std::string why = "no recorded pages";
+  if (recorded) {
+    BinaryTargets out;
+    bool has_binary = false;
+    for (auto& file : *recorded) {
+      if (!unchanged_since_recorded(file)) continue;
+      has_binary = has_binary || file.path == real;
+      out.targets.push_back({std::move(file.path), std::move(file.ranges)});
+    }
+    if (has_binary) {
+      out.source = "the pages --prewarm recorded";
+      return out;
+    }
+    why = "the recorded pages are for another node binary";
+  }
+  return {whole_files({binary}), "the whole binary (" + why + ")"};
+}
+
 std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Config& config,
                                                        Timeline& timeline) {
   auto binary = resolve_command(effective_command(config).front());
   if (!binary) return nullptr;
+  std::error_code ec;
+  std::string app_dir = std::filesystem::current_path(ec).string();
+  auto source = std::make_shared<std::string>();
   PrewarmOptions options;
   options.parallelism = 1;
   options.byte_budget = kBinaryBudget;
@@ -73,12 +106,19 @@ std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Co
   // warm start) a 121 MiB copy would compete with node for a core.
   options.method = PrewarmMethod::kAdvise;
   auto prewarm = std::make_unique<PageCachePrewarm>(loop, options);
-  // No residency check here: a warm node binary is only ~80% resident (the part node touches),
-  // and queueing the rest costs 2-8 ms of a pool thread.
-  prewarm->start(std::vector<std::string>{*binary}, [&timeline](const PrewarmReport& r) {
-    timeline.mark("binary-prewarmed", fmt::format("{} bytes in {:.1f} ms{}", r.bytes, r.ms,
-                                                  r.cancelled ? " (cancelled)" : ""));
-  });
+  // No residency check here: a warm node binary is only partly resident (the part node
+  // touches), and queueing what is cached costs a pool thread 2-8 ms.
+  prewarm->start(
+      [binary = *binary, app_dir, source] {
+        auto chosen = choose_binary_targets(binary, app_dir);
+        *source = std::move(chosen.source);
+        return std::move(chosen.targets);
+      },
+      [source, &timeline](const PrewarmReport& r) {
+        timeline.mark("binary-prewarmed",
+                      fmt::format("{} bytes in {:.1f} ms from {}{}", r.bytes, r.ms, *source,
+                                  r.cancelled ? " (cancelled)" : ""));
+      });
   return prewarm;
 }
 
@@ -99,9 +139,9 @@ std::unique_ptr<PageCachePrewarm> start_files_prewarm(uv_loop_t* loop, const Con
         *source = list.source;
         if (already_cached(list.files)) {
           *source += ", all sampled files already in the page cache";
-          return std::vector<std::string>{};
+          return std::vector<PrewarmTarget>{};
         }
-        return list.files;
+        return whole_files(std::move(list.files));
       },
       [source, &timeline](const PrewarmReport& r) {
         if (r.files == 0 && r.failed == 0) {

@@ -10,6 +10,7 @@
 
 #include "cachewarm/build_id.hpp"
 #include "cachewarm/manifest.hpp"
+#include "cachewarm/mapped_pages_file.hpp"
 #include "common/clock.hpp"
 #include "common/loopback.hpp"
 #include "launcher/compile_cache_setup.hpp"
@@ -41,6 +42,27 @@ size_t rewritten(const Snapshot& before, const Snapshot& after) {
   }
   return n;
 }
+
+// The pages of node's binary and libraries node mapped to get here: the binary prewarm's list.
+// Best effort: without it a start prewarms the whole binary, so a failure is a warning.
+struct PagesRecorder {
+  std::string path;
+  std::string summary = "none";
+
+  void record(pid_t pid) {
+    auto files = mapped_pages(pid);
+    Status written = files ? write_mapped_pages(path, *files) : Status(files.error());
+    if (!written) {
+      log::warn("--prewarm: node's mapped pages not recorded: " + written.error().message);
+      summary = "not recorded";
+      return;
+    }
+    uint64_t bytes = 0;
+    for (const auto& file : *files) bytes += total_bytes(file.ranges);
+    summary = fmt::format("{:.1f} MiB of {} files", static_cast<double>(bytes) / (1 << 20),
+                          files->size());
+  }
+};
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "knext-launch: --prewarm: %s\n", message.c_str());
@@ -80,9 +102,14 @@ int run_prewarm(const Config& config, Timeline& timeline) {
   setenv("KNEXT_MANIFEST_PATH", manifest.c_str(), 1);
   setenv("KNEXT_BUILD_ID", read_build_id(app_dir).c_str(), 1);
 
+  PagesRecorder pages{mapped_pages_path_for(app_dir)};
+  auto record_pages = [&pages](pid_t pid) { pages.record(pid); };
+
   auto started = SteadyClock::now();
   std::string dir;
-  int code = run_supervised(run, timeline, {.stop_after_flush = true, .compile_cache_dir = &dir});
+  int code = run_supervised(
+      run, timeline,
+      {.stop_after_flush = true, .compile_cache_dir = &dir, .on_flushed = record_pages});
   unsetenv("KNEXT_MANIFEST_PATH");
   unsetenv("KNEXT_BUILD_ID");
   if (code != 0) return fail(fmt::format("the app did not warm up and flush (exit {})", code));
@@ -94,17 +121,19 @@ int run_prewarm(const Config& config, Timeline& timeline) {
 
   // A second start must find every entry: none compiled (and so written) again.
   auto before = snapshot(dir);
-  code = run_supervised(run, timeline, {.stop_after_flush = true, .compile_cache_dir = &dir});
+  code = run_supervised(
+      run, timeline,
+      {.stop_after_flush = true, .compile_cache_dir = &dir, .on_flushed = record_pages});
   if (code != 0) return fail(fmt::format("the check run did not warm up (exit {})", code));
   size_t misses = rewritten(before, snapshot(dir));
   auto after = count_cache(dir);
   auto recorded = read_manifest(manifest);
   std::printf(
       "knext-launch --prewarm: %llu entries, %llu bytes in %s; check run recompiled %zu; "
-      "manifest %s (%zu files); %.0f ms\n",
+      "manifest %s (%zu files); node's pages %s; %.0f ms\n",
       static_cast<unsigned long long>(after.entries), static_cast<unsigned long long>(after.bytes),
       dir.c_str(), misses, manifest.c_str(), recorded ? recorded->paths.size() : size_t{0},
-      ms_between(started, SteadyClock::now()));
+      pages.summary.c_str(), ms_between(started, SteadyClock::now()));
   std::fflush(stdout);
   if (misses > 0) {
     return fail(

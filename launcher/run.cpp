@@ -128,6 +128,7 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
     StartupGate startup(loop.get(), config, timeline, state, supervisor);
     startup.on_flushed([&] {
       after_cache_flush(loop.get(), cache, state);
+      if (options.on_flushed) options.on_flushed(supervisor.child_pid());
       if (options.stop_after_flush) {
         supervisor.request_stop("prewarm: warm and flushed; stopping the app", 0);
       }

@@ -1,4 +1,7 @@
 #pragma once
+#include <sys/types.h>
+
+#include <functional>
 #include <string>
 
 #include "launcher/config.hpp"
@@ -10,6 +13,8 @@ struct RunOptions {
   // --prewarm: once the gate opened and node flushed its compile cache, stop the app and exit 0.
   bool stop_after_flush = false;
   std::string* compile_cache_dir = nullptr;  // set to the NODE_COMPILE_CACHE used, if any
+  // Called with the child's pid once it is warm and flushed, before it is stopped.
+  std::function<void(pid_t)> on_flushed;
 };
 
 // The default mode: supervise the command as init. Returns the process exit code.

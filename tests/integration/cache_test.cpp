@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <thread>
 
+#include "cachewarm/mapped_pages_file.hpp"
 #include "cachewarm/page_cache_residency.hpp"
 #include "common/loopback.hpp"
 #include "launcher/compile_cache_setup.hpp"
@@ -299,14 +301,16 @@ TEST_CASE("--prewarm bakes a seed that a fresh volume is then filled from") {
   auto baked = run_launcher({"--prewarm", "--cache-seed=" + seed.string(), "--app-name=fixture",
                              "--warm-path=/", "--warm-path=/dynamic"},
                             options, 60s);
-  // --prewarm records the page-cache manifest inside the app (as an image build would).
+  // --prewarm records the page-cache manifest and node's mapped pages inside the app (as an
+  // image build would).
   struct RemoveAtEnd {
     fs::path path;
     ~RemoveAtEnd() {
       std::error_code ec;
       fs::remove(path, ec);
     }
-  } manifest{kApp / ".next/knext-prewarm-manifest.txt"};
+  } manifest{kApp / ".next/knext-prewarm-manifest.txt"},
+      pages{kApp / ".next/knext-prewarm-pages.txt"};
   REQUIRE_MESSAGE(baked.exit_code == 0, baked.err);
   CHECK_MESSAGE(baked.out.find("check run recompiled 0") != std::string::npos, baked.out);
   auto recorded = read_file(manifest.path);
@@ -315,12 +319,22 @@ TEST_CASE("--prewarm bakes a seed that a fresh volume is then filled from") {
   CHECK(recorded.find((kApp / "server.js").string()) != std::string::npos);
   auto entries = knext::count_cache((seed / "fixture" / build_id()).string());
   CHECK(entries.bytes > 1'000'000);
+  auto mapped = knext::read_mapped_pages(pages.path.string());
+  REQUIRE_MESSAGE(mapped.ok(), mapped.error().message);
+  std::string node = fs::canonical(kRoot / ".deps/node/bin/node").string();
+  auto node_pages = std::find_if(mapped->begin(), mapped->end(),
+                                 [&](const knext::MappedFile& f) { return f.path == node; });
+  REQUIRE(node_pages != mapped->end());
+  // Part of the binary, not all of it: what booting and the warm-up touched.
+  CHECK(knext::total_bytes(node_pages->ranges) > (4u << 20));
+  CHECK(knext::total_bytes(node_pages->ranges) < node_pages->size);
 
   auto v = volume(dir);
   auto run = start_app({"--cache-dir=" + v.string(), "--cache-seed=" + seed.string()});
   require_serving(run);
   CHECK(run.launched->wait_for_err("copied the image's cache", 5s));
   CHECK(run.launched->wait_for_err("from the --prewarm manifest", 5s));
+  CHECK(run.launched->wait_for_err("from the pages --prewarm recorded", 5s));
   stop_app(run);
   CHECK_MESSAGE(run.launched->err().find("seed") != std::string::npos, run.launched->err());
   CHECK(knext::count_cache((v / "fixture" / build_id()).string()).entries == entries.entries);
@@ -331,11 +345,17 @@ TEST_CASE("--prewarm bakes a seed that a fresh volume is then filled from") {
     moved += (line.rfind(kApp.string(), 0) == 0 ? "/elsewhere" + line : line) + "\n";
   }
   { std::ofstream(manifest.path, std::ios::trunc) << moved; }
+  // And node's pages as if recorded for another node binary (another mtime): the whole binary.
+  node_pages->mtime_ns += 1;
+  REQUIRE(knext::write_mapped_pages(pages.path.string(), *mapped).ok());
   auto elsewhere = start_app({"--cache-dir=" + v.string()});
   require_serving(elsewhere);
   CHECK_MESSAGE(
       elsewhere.launched->wait_for_err("(the manifest is for another build or directory)", 5s),
       elsewhere.launched->err());
+  CHECK_MESSAGE(elsewhere.launched->wait_for_err(
+                    "from the whole binary (the recorded pages are for another node binary)", 5s),
+                elsewhere.launched->err());
   stop_app(elsewhere);
 }
 

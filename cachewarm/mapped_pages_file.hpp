@@ -1,0 +1,35 @@
+#pragma once
+// The pages node had mapped once warm, recorded by `--prewarm` beside the manifest and read at
+// every start by the node binary's prewarm lane:
+//
+//   # knext-prewarm-pages v1
+//   file 126595440 1761475200000000000 /usr/local/bin/node
+//   0 35733504
+//   35966976 37756928
+//   ...
+//
+// A `file` line gives the size and mtime (ns) the file had, then its path (the rest of the
+// line); the lines after it are byte ranges "offset length" of that file. '#' lines are
+// comments; blank lines are ignored.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cachewarm/mapped_pages.hpp"
+#include "common/expected.hpp"
+
+namespace knext {
+
+inline constexpr std::string_view kMappedPagesHeader = "# knext-prewarm-pages v1";
+
+// <app_dir>/.next/knext-prewarm-pages.txt
+std::string mapped_pages_path_for(const std::string& app_dir);
+
+// Errors name the line.
+Expected<std::vector<MappedFile>> parse_mapped_pages(std::string_view text);
+Expected<std::string> format_mapped_pages(const std::vector<MappedFile>& files);
+
+Expected<std::vector<MappedFile>> read_mapped_pages(const std::string& path);
+Status write_mapped_pages(const std::string& path, const std::vector<MappedFile>& files);
+
+}  // namespace knext
