@@ -31,11 +31,8 @@ Expected<PrewarmManifest> parse_manifest(std::string_view text) {
   std::unordered_set<std::string_view> seen;
   size_t line_no = 0;
   while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    std::string_view line = take_line(text);
     ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line_no == 1) {
       if (line == kManifestHeader) continue;
       if (starts_with(line, kHeaderStem)) return line_error(1, "unsupported version");

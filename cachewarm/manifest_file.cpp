@@ -59,4 +59,12 @@ Status write_file_atomically(const std::string& path, std::string_view contents,
   return ok_status();
 }
 
+std::string_view take_line(std::string_view& text) {
+  size_t nl = text.find('\n');
+  std::string_view line = text.substr(0, nl);
+  text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
 }  // namespace knext

@@ -15,6 +15,9 @@ namespace knext {
 // (code EFBIG). A FIFO in its place does not block the caller.
 Expected<std::string> read_text_file(const std::string& path, size_t limit);
 
+// Removes the first line from `text` and returns it, without its '\n' (nor a '\r' before it).
+std::string_view take_line(std::string_view& text);
+
 // Writes `contents` to a temp file next to `path` (same directory, so the rename is atomic),
 // fsyncs it and renames it over `path`: readers see the old file or the new one, never part of
 // one. The temp file is removed on failure.

@@ -34,9 +34,7 @@ Expected<std::vector<MappedFile>> parse_mapped_pages(std::string_view text) {
   std::vector<MappedFile> out;
   size_t line_no = 0;
   while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    std::string_view line = take_line(text);
     ++line_no;
     if (line_no == 1) {
       if (line == kMappedPagesHeader) continue;
