@@ -30,8 +30,13 @@ Expected<BakedManifest> BakedManifest::bake(const std::string& app_dir,
   for (const auto& p : warm_paths) args.push_back("--warm-path=" + p);
   args.push_back("--");
   args.insert(args.end(), command.begin(), command.end());
-  bp::child child(bp::exe = self_command(), bp::args = args, bp::start_dir = app_dir,
-                  bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > bp::null);
+  bp::child child;
+  try {
+    child = bp::child(bp::exe = self_command(), bp::args = args, bp::start_dir = app_dir,
+                      bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > bp::null);
+  } catch (const bp::process_error& e) {
+    return Error{std::string("cannot start knext-launch --prewarm: ") + e.what()};
+  }
   BakedManifest baked(app_dir);  // from here on, whatever --prewarm wrote is removed again
   if (!wait_with_timeout(child, std::chrono::seconds(120))) {
     child.terminate();

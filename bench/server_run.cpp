@@ -77,8 +77,13 @@ Expected<ServerRunResult> measure_server_run(const ServerRunRequest& request) {
   std::string cwd = request.cwd.empty() ? std::filesystem::current_path().string() : request.cwd;
 
   auto t0 = SteadyClock::now();
-  bp::child child(bp::exe = exe.string(), bp::args = args, env, bp::start_dir = cwd,
-                  bp::std_out > bp::null, bp::std_err > bp::null);
+  bp::child child;
+  try {
+    child = bp::child(bp::exe = exe.string(), bp::args = args, env, bp::start_dir = cwd,
+                      bp::std_out > bp::null, bp::std_err > bp::null);
+  } catch (const bp::process_error& e) {
+    return Error{"cannot start " + exe.string() + ": " + e.what()};
+  }
   ServerRunResult result;
   auto deadline = t0 + std::chrono::milliseconds(request.timeout_ms);
   while (!loopback_accepts(port)) {

@@ -1,23 +1,40 @@
 #pragma once
 #include <filesystem>
+#include <string>
+#include <string_view>
 
 #include "common/expected.hpp"
 
 namespace knext {
 
-// This program's own binary (/proc/self/exe): where its helpers and runtime files live.
+inline constexpr std::string_view kDeletedSuffix = " (deleted)";
+
+inline bool replaced_since_start(const std::string& link) {
+  return link.size() > kDeletedSuffix.size() &&
+         link.compare(link.size() - kDeletedSuffix.size(), kDeletedSuffix.size(), kDeletedSuffix) ==
+             0;
+}
+
+// This program's own binary (/proc/self/exe): where its helpers and runtime files live. If the
+// file was replaced since this process started (a rebuild, an upgrade in place), the path it
+// had: the helpers beside it are the new ones.
 inline Expected<std::filesystem::path> self_exe() {
   std::error_code ec;
   auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return Error{"cannot read /proc/self/exe: " + ec.message(), ec.value()};
-  return path;
+  std::string link = path.string();
+  if (replaced_since_start(link)) link.resize(link.size() - kDeletedSuffix.size());
+  return std::filesystem::path(link);
 }
 
-// The same as a command name for spawning copies of this program; "knext-launch" (from PATH)
-// when /proc is not mounted.
+// A command that starts a copy of this very program: its path, or /proc/self/exe itself when
+// the file was replaced since start (execve of /proc/self/exe still runs this binary);
+// "knext-launch" (from PATH) when /proc is not mounted.
 inline std::string self_command() {
-  auto path = self_exe();
-  return path ? path->string() : "knext-launch";
+  std::error_code ec;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "knext-launch";
+  return replaced_since_start(path.string()) ? "/proc/self/exe" : path.string();
 }
 
 }  // namespace knext

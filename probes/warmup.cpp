@@ -32,10 +32,8 @@ Status WarmUp::prepare() {
   Fd out_read(out_fds[0]);
   Fd out_write(out_fds[1]);
 
-  auto self = self_exe();
-  if (!self) return Error{"cannot find the launcher binary for the warm-up worker"};
   SpawnRequest request;
-  request.argv = {self->string(), std::string(kWarmWorkerFlag)};
+  request.argv = {self_command(), std::string(kWarmWorkerFlag)};
   request.argv.insert(request.argv.end(), paths_.begin(), paths_.end());
   request.env = current_environment();
   request.stdin_fd = in_read.get();
