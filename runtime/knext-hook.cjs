@@ -360,11 +360,43 @@
     return server;
   }
 
+  // ---- drain ----------------------------------------------------------------
+  // Node's close() ends idle keep-alive connections, but one busy at that moment stays open
+  // after its response until keepAliveTimeout (5 s), and node exits that much later. As Go's
+  // Server.Shutdown does: once closing, responses not yet started say "Connection: close"
+  // (node then ends the connection after them) and connections that go idle are closed.
+  var inflight = new Set();
+  function endAfter(server, res) {
+    try {
+      if (!res.headersSent) res.shouldKeepAlive = false;
+      res.once('close', function () {
+        setImmediate(function () {
+          try { server.closeIdleConnections(); } catch (_) { /* node < 18.2 */ }
+        });
+      });
+    } catch (_) { /* node's default behaviour */ }
+  }
+  function trackRequests(server) {
+    if (typeof server.closeIdleConnections !== 'function') return; // node < 18.2
+    server.prependListener('request', function knextTrack(req, res) {
+      if (st.closed) return endAfter(server, res);
+      inflight.add(res);
+      res.once('close', function () { inflight.delete(res); });
+    });
+  }
+  function drain(server) {
+    var list = Array.from(inflight);
+    inflight.clear();
+    for (var i = 0; i < list.length; i++) endAfter(server, list[i]);
+  }
+
   function installClose(server) {
+    trackRequests(server);
     var hadOwn = Object.prototype.hasOwnProperty.call(server, 'close');
     var prevClose = server.close;
     var hook = function close() {
       safe('close', closePublic);
+      safe('drain', function () { drain(server); });
       try {
         if (server.close === hook) {
           if (hadOwn) server.close = prevClose;

@@ -304,3 +304,51 @@ test('server.close(): public port stops accepting at once; close waits for in-fl
   assert.equal(ex.code, 0);
   assert.match(a.output(), /drained/);
 });
+
+// A keep-alive client (queue-proxy keeps its connections): node's own close() leaves a connection
+// that is busy at that moment open after its response until keepAliveTimeout (5 s), so node
+// exits ~5 s late. With the hook the response in flight says "Connection: close", a request
+// that arrives later on a kept connection too, and node exits once they are answered.
+async function keepAliveDrain(t, opts) {
+  const a = await app(t, { FIXTURE_SIGTERM: 'drain' }, opts);
+  if (opts.control !== false) {
+    await a.waitFor('listening');
+    a.send({ type: 'open' });
+    await a.waitFor('opened');
+  } else {
+    await h.waitUntil(() => a.output().includes('fixture listening'));
+  }
+  const http = require('node:http');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  t.after(() => agent.destroy());
+  const get = (p) => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: a.PORT, path: p, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, connection: res.headers.connection }));
+    }).on('error', reject);
+  });
+  await Promise.all([get('/'), get('/')]); // two kept connections
+  const slow = get('/slow');
+  await new Promise((r) => setTimeout(r, 100)); // in flight on one of them
+  const t0 = Date.now();
+  a.child.kill('SIGTERM');
+  await h.waitUntil(() => a.output().includes('closing'));
+  const r = await slow;
+  const ex = await h.withTimeout(a.exited, 8000, 'exit');
+  return { ...r, ms: Date.now() - t0, code: ex.code };
+}
+
+test('drain: a keep-alive response in flight at close() ends its connection; node exits at once', T, async (t) => {
+  const r = await keepAliveDrain(t, {});
+  assert.equal(r.status, 200);
+  assert.equal(r.connection, 'close');
+  assert.equal(r.code, 0);
+  assert.ok(r.ms < 2000, `exited ${r.ms} ms after SIGTERM`);
+});
+
+test('drain: without the hook node keeps that connection for keepAliveTimeout (the case above)', { timeout: 15000 }, async (t) => {
+  const r = await keepAliveDrain(t, { control: false, hook: false });
+  assert.equal(r.status, 200);
+  assert.equal(r.connection, 'keep-alive');
+  assert.ok(r.ms > 4000, `exited ${r.ms} ms after SIGTERM`);
+});
