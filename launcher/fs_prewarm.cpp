@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 
 #include "cachewarm/build_id.hpp"
@@ -75,6 +76,7 @@ BinaryTargets choose_binary_targets(const std::string& binary, const std::string
   std::string real = std::filesystem::canonical(binary, ec).string();
   auto recorded = read_mapped_pages(mapped_pages_path_for(app_dir));
   std::string why = "no recorded pages";
+  if (!recorded && recorded.error().code != ENOENT) why = recorded.error().message;
   if (recorded) {
     BinaryTargets out;
     bool has_binary = false;
