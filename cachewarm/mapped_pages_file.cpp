@@ -1,5 +1,6 @@
 #include "cachewarm/mapped_pages_file.hpp"
 
+#include <cerrno>
 #include <charconv>
 
 #include "cachewarm/manifest_file.hpp"
@@ -93,6 +94,22 @@ Status write_mapped_pages(const std::string& path, const std::vector<MappedFile>
   auto text = format_mapped_pages(files);
   if (!text) return text.error();
   return write_file_atomically(path, *text);
+}
+
+RecordedPages recorded_pages_for(const std::string& path, const std::string& binary) {
+  auto recorded = read_mapped_pages(path);
+  if (!recorded) {
+    return {{}, recorded.error().code == ENOENT ? "no recorded pages" : recorded.error().message};
+  }
+  RecordedPages out;
+  bool has_binary = false;
+  for (auto& file : *recorded) {
+    if (!unchanged_since_recorded(file)) continue;
+    has_binary = has_binary || file.path == binary;
+    out.targets.push_back({std::move(file.path), std::move(file.ranges)});
+  }
+  if (!has_binary) return {{}, "the recorded pages are for another node binary"};
+  return out;
 }
 
 }  // namespace knext

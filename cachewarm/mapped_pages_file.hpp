@@ -32,4 +32,13 @@ Expected<std::string> format_mapped_pages(const std::vector<MappedFile>& files);
 Expected<std::vector<MappedFile>> read_mapped_pages(const std::string& path);
 Status write_mapped_pages(const std::string& path, const std::vector<MappedFile>& files);
 
+// What a start may prewarm from the pages file at `path` for the node binary `binary` (its
+// canonical path): the ranges of every recorded file that still has its size and mtime, if
+// `binary` is one of them. Otherwise no targets and, in a few words, why not.
+struct RecordedPages {
+  std::vector<PrewarmTarget> targets;
+  std::string why_not;
+};
+RecordedPages recorded_pages_for(const std::string& path, const std::string& binary);
+
 }  // namespace knext

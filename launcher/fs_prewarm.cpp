@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <filesystem>
 
 #include "cachewarm/build_id.hpp"
@@ -12,6 +11,7 @@
 #include "cachewarm/nft_trace.hpp"
 #include "cachewarm/page_cache_residency.hpp"
 #include "launcher/log.hpp"
+#include "launcher/pages_recording.hpp"
 #include "launcher/spawn.hpp"
 
 namespace knext {
@@ -69,32 +69,26 @@ struct BinaryTargets {
   std::string source;  // for the log line
 };
 
-// Runs on the thread pool. The pages --prewarm recorded, when they are for this very binary
-// (same path, size and mtime); else the whole binary.
-BinaryTargets choose_binary_targets(const std::string& binary, const std::string& app_dir) {
+// Runs on the thread pool. The pages --prewarm recorded in the app, else those a first start
+// recorded on the cache volume, when they are for this very binary (same path, size and
+// mtime); else the whole binary.
+BinaryTargets choose_binary_targets(const std::string& binary, const std::string& app_dir,
+                                    const std::string& volume_dir) {
   std::error_code ec;
   std::string real = std::filesystem::canonical(binary, ec).string();
-  auto recorded = read_mapped_pages(mapped_pages_path_for(app_dir));
-  std::string why = "no recorded pages";
-  if (!recorded && recorded.error().code != ENOENT) why = recorded.error().message;
-  if (recorded) {
-    BinaryTargets out;
-    bool has_binary = false;
-    for (auto& file : *recorded) {
-      if (!unchanged_since_recorded(file)) continue;
-      has_binary = has_binary || file.path == real;
-      out.targets.push_back({std::move(file.path), std::move(file.ranges)});
+  auto baked = recorded_pages_for(mapped_pages_path_for(app_dir), real);
+  if (!baked.targets.empty()) return {std::move(baked.targets), "the pages --prewarm recorded"};
+  if (!volume_dir.empty()) {
+    auto volume = recorded_pages_for(volume_pages_path(volume_dir), real);
+    if (!volume.targets.empty()) {
+      return {std::move(volume.targets), "the pages recorded on the cache volume"};
     }
-    if (has_binary) {
-      out.source = "the pages --prewarm recorded";
-      return out;
-    }
-    why = "the recorded pages are for another node binary";
   }
-  return {whole_files({binary}), "the whole binary (" + why + ")"};
+  return {whole_files({binary}), "the whole binary (" + baked.why_not + ")"};
 }
 
 std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Config& config,
+                                                       const std::string& volume_dir,
                                                        Timeline& timeline) {
   auto binary = resolve_command(effective_command(config).front());
   if (!binary) return nullptr;
@@ -111,8 +105,8 @@ std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Co
   // No residency check here: a warm node binary is only partly resident (the part node
   // touches), and queueing what is cached costs a pool thread 2-8 ms.
   prewarm->start(
-      [binary = *binary, app_dir, source] {
-        auto chosen = choose_binary_targets(binary, app_dir);
+      [binary = *binary, app_dir, volume_dir, source] {
+        auto chosen = choose_binary_targets(binary, app_dir, volume_dir);
         *source = std::move(chosen.source);
         return std::move(chosen.targets);
       },
@@ -157,15 +151,30 @@ std::unique_ptr<PageCachePrewarm> start_files_prewarm(uv_loop_t* loop, const Con
   return prewarm;
 }
 
+bool prewarms_node(const Config& config) {
+  // The lists are node's files; as a plain init for anything else this would only cost time.
+  return config.prewarm_fs && (runs_node(config) || config.gate != GateMode::kAuto);
+}
+
 }  // namespace
 
-FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, Timeline& timeline) {
-  // The lists are node's files; as a plain init for anything else this would only cost time.
-  if (!config.prewarm_fs || (!runs_node(config) && config.gate == GateMode::kAuto)) return {};
+FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, const std::string& volume_dir,
+                           Timeline& timeline) {
+  if (!prewarms_node(config)) return {};
   FsPrewarm prewarm;
-  prewarm.binary = start_binary_prewarm(loop, config, timeline);
+  prewarm.binary = start_binary_prewarm(loop, config, volume_dir, timeline);
   prewarm.files = start_files_prewarm(loop, config, timeline);
   return prewarm;
+}
+
+void record_node_pages(uv_loop_t* loop, const Config& config, const std::string& volume_dir,
+                       pid_t child) {
+  if (volume_dir.empty() || !prewarms_node(config)) return;
+  auto binary = resolve_command(effective_command(config).front());
+  if (!binary) return;
+  std::error_code ec;
+  record_pages_on_volume(loop, volume_dir, std::filesystem::current_path(ec).string(), *binary,
+                         child);
 }
 
 }  // namespace knext

@@ -1,7 +1,9 @@
 #pragma once
+#include <sys/types.h>
 #include <uv.h>
 
 #include <memory>
+#include <string>
 
 #include "cachewarm/page_cache_prewarm.hpp"
 #include "launcher/config.hpp"
@@ -22,6 +24,14 @@ struct FsPrewarm {
   std::unique_ptr<PageCachePrewarm> files;
   std::unique_ptr<PageCachePrewarm> binary;
 };
-FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, Timeline& timeline);
+// `volume_dir`: this build's directory on the cache volume (may be empty), where a first start
+// records node's pages when the app has none (launcher/pages_recording.hpp).
+FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, const std::string& volume_dir,
+                           Timeline& timeline);
+
+// Once node is warm: records its pages on the volume for the next cold start, if neither the app
+// nor the volume has them (launcher/pages_recording.hpp). Nothing when the prewarm is off.
+void record_node_pages(uv_loop_t* loop, const Config& config, const std::string& volume_dir,
+                       pid_t child);
 
 }  // namespace knext

@@ -129,6 +129,9 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
     startup.on_flushed([&] {
       after_cache_flush(loop.get(), cache, state);
       if (options.on_flushed) options.on_flushed(supervisor.child_pid());
+      if (!options.stop_after_flush) {
+        record_node_pages(loop.get(), config, cache.placement.volume_dir, supervisor.child_pid());
+      }
       if (options.stop_after_flush) {
         supervisor.request_stop("prewarm: warm and flushed; stopping the app", 0);
       }
@@ -143,7 +146,7 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
       return started.error().code;
     }
     state.child_running = true;
-    auto fs_prewarm = start_fs_prewarm(loop.get(), config, timeline);
+    auto fs_prewarm = start_fs_prewarm(loop.get(), config, cache.placement.volume_dir, timeline);
     start_cache_maintenance(loop.get(), cache);
     std::unique_ptr<AdminServer> admin;
     if (config.admin_port != 0) {

@@ -79,11 +79,14 @@ std::string serve_once(const std::vector<std::string>& flags) {
   return result.err;
 }
 
+// The compile cache's files: node's pages, recorded beside them once, are not cache entries.
 std::map<std::string, fs::file_time_type> snapshot(const fs::path& dir) {
   std::map<std::string, fs::file_time_type> files;
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file()) files[it->path().string()] = it->last_write_time();
+    if (it->is_regular_file() && it->path().filename() != "knext-prewarm-pages.txt") {
+      files[it->path().string()] = it->last_write_time();
+    }
   }
   return files;
 }
@@ -152,6 +155,36 @@ TEST_CASE("a second start with the cache writes no new entries and finds its bui
     if (it == before.end() || it->second != mtime) ++rewritten;
   }
   CHECK_MESSAGE(rewritten == 0, rewritten << " entries were written again: cache misses");
+}
+
+// Without a --prewarm bake, the first warm start of a build records node's pages on the volume;
+// every later start (cold or not) queues just those instead of the whole binary.
+TEST_CASE("a first start records node's pages on the volume; the next start prewarms only those") {
+  TempDir dir;
+  auto v = volume(dir);
+  std::vector<std::string> flags = {"--cache-dir=" + v.string()};
+  auto first = start_app(flags);
+  require_serving(first);
+  CHECK_MESSAGE(first.launched->wait_for_err("from the whole binary (no recorded pages)", 5s),
+                first.launched->err());
+  REQUIRE_MESSAGE(
+      first.launched->wait_for_err("node's pages recorded for the next cold start", 10s),
+      first.launched->err());
+  stop_app(first);
+  auto mapped =
+      knext::read_mapped_pages((v / "fixture" / build_id() / "knext-prewarm-pages.txt").string());
+  REQUIRE_MESSAGE(mapped.ok(), mapped.error().message);
+  std::string node = fs::canonical(kRoot / ".deps/node/bin/node").string();
+  CHECK(std::any_of(mapped->begin(), mapped->end(),
+                    [&](const knext::MappedFile& f) { return f.path == node; }));
+
+  auto second = start_app(flags);
+  require_serving(second);
+  CHECK_MESSAGE(second.launched->wait_for_err("from the pages recorded on the cache volume", 5s),
+                second.launched->err());
+  second.launched->wait_for_err("compile cache on disk", 5s);
+  stop_app(second);
+  CHECK(second.launched->err().find("node's pages recorded") == std::string::npos);
 }
 
 TEST_CASE("a cache built for another build id is not used") {
