@@ -60,16 +60,22 @@ size_t sweep_temp_files(int dir, std::chrono::seconds min_age, bool descend) {
 
 EvictionReport evict_old_builds(const std::string& app_cache_dir, const std::string& keep_build_id,
                                 uint64_t max_bytes) {
-  EvictionReport report;
   auto dir = open_dir_at(AT_FDCWD, app_cache_dir);
   if (!dir) {
+    EvictionReport report;
     report.error = app_cache_dir + ": " + dir.error().message;
     return report;
   }
-  int fd = dir->get();
+  auto report = evict_old_builds_at(dir->get(), keep_build_id, max_bytes);
+  if (!report.error.empty()) report.error = app_cache_dir + ": " + report.error;
+  return report;
+}
+
+EvictionReport evict_old_builds_at(int fd, const std::string& keep_build_id, uint64_t max_bytes) {
+  EvictionReport report;
   auto entries = list_dir(dup_fd(fd));
   if (!entries) {
-    report.error = app_cache_dir + ": " + entries.error().message;
+    report.error = entries.error().message;
     return report;
   }
   std::vector<Build> builds;
@@ -134,6 +140,10 @@ size_t remove_stale_temp_files(const std::string& dir, std::chrono::seconds min_
   auto fd = open_dir_at(AT_FDCWD, dir);
   if (!fd) return 0;
   return sweep_temp_files(fd->get(), min_age, true);
+}
+
+size_t remove_stale_temp_files_at(int dir_fd, std::chrono::seconds min_age) {
+  return sweep_temp_files(dir_fd, min_age, true);
 }
 
 }  // namespace knext

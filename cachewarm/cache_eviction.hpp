@@ -25,6 +25,9 @@ struct EvictionReport {
 // file of every build: run it off the critical path (after the spawn, on a thread).
 EvictionReport evict_old_builds(const std::string& app_cache_dir, const std::string& keep_build_id,
                                 uint64_t max_bytes);
+// The same in the held <app> directory fd (the launcher's: never the path again).
+EvictionReport evict_old_builds_at(int app_dir_fd, const std::string& keep_build_id,
+                                   uint64_t max_bytes);
 
 // Marks a build directory as just used (its mtime), for evict_old_builds.
 // place_compile_cache does this for the volume directory it checks.
@@ -39,5 +42,7 @@ bool is_node_temp_name(std::string_view name);
 // min_age: a node flushing right now has just created its temp file and is about to fill it.
 size_t remove_stale_temp_files(const std::string& dir,
                                std::chrono::seconds min_age = std::chrono::seconds(60));
+size_t remove_stale_temp_files_at(int dir_fd,
+                                  std::chrono::seconds min_age = std::chrono::seconds(60));
 
 }  // namespace knext

@@ -10,9 +10,11 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/expected.hpp"
+#include "common/fd.hpp"
 
 namespace knext {
 
@@ -20,7 +22,7 @@ struct CacheOptions {
   std::string cache_dir;   // --cache-dir (the mounted volume); empty: none
   std::string cache_seed;  // --cache-seed (baked into the image, read-only is fine); empty: none
   std::string app_dir;     // the app's directory (cwd of node server.js)
-  std::string app_name;    // empty: basename of app_dir
+  std::string app_name;    // empty: default_app_name(app_dir) (app_name.hpp)
   uint64_t max_bytes = 256ULL << 20;  // --cache-max-bytes, for evict_old_builds
   uid_t app_uid = 0;                  // the uid node runs as
   std::string tmp_dir;                // last resort's parent; empty: $TMPDIR, else /tmp
@@ -29,8 +31,22 @@ struct CacheOptions {
 enum class CacheSource { kVolume, kSeedReadOnly, kTmp, kNone };
 const char* cache_source_name(CacheSource source);
 
+// The directories that passed the checks, held open for the whole run. The volume root may be
+// group-writable (fsGroup), so a group member can rename <app> and put a symlink in its place at
+// any time after the check: everything on the volume is done relative to these fds, and node is
+// given /proc/self/fd/<node_dir> (inherited at the same number), never the path again.
+struct CacheDirs {
+  Fd volume_app;  // <cache_dir>/<app>, when the volume passed every check
+  Fd seed;        // <cache_seed>/<app>/<build-id>, when it is usable
+  Fd node_dir;    // the directory node uses: the volume's build, the seed or the tmp one
+};
+
 struct CachePlacement {
-  std::string dir;  // NODE_COMPILE_CACHE for node; empty with kNone
+  // NODE_COMPILE_CACHE for node: /proc/self/fd/<dirs->node_dir>; empty with kNone.
+  std::string dir;
+  std::string path;  // the checked path `dir` stands for, for log lines and /metrics
+  std::shared_ptr<const CacheDirs> dirs;
+  int node_dir_fd() const { return dirs ? dirs->node_dir.get() : -1; }
   CacheSource source = CacheSource::kNone;
   std::string reason;  // one line: why this one, what was refused
   // The volume has nothing for this build but the seed has: node reads the seed this run and
@@ -65,7 +81,11 @@ CachePlacement place_compile_cache(const CacheOptions& options);
 // node is spawned: it copies the whole seed.
 Status seed_volume(const CachePlacement& placement, const CacheOptions& options);
 
-// The <app> component: app_name, or the basename of app_dir, with anything outside
+// <build-id> of the volume, opened through the held <app> fd and checked again (seed_volume
+// may have renamed a new directory onto it since place_compile_cache).
+Expected<Fd> open_volume_build(const CachePlacement& placement, uid_t uid);
+
+// The <app> component: app_name, or default_app_name(app_dir), with anything outside
 // [A-Za-z0-9._-] replaced by '_' and no leading dot.
 std::string cache_app_name(const CacheOptions& options);
 

@@ -17,22 +17,28 @@ Expected<std::string> read_text_file(const std::string& path, size_t limit) {
   struct stat st {};
   if (fstat(fd.get(), &st) != 0) return errno_error(path, errno);
   if (!S_ISREG(st.st_mode)) return Error{path + ": not a regular file", EINVAL};
-  if (static_cast<uint64_t>(st.st_size) > limit) return errno_error(path, EFBIG);
+  return read_open_file(fd.get(), path, limit);
+}
+
+Expected<std::string> read_open_file(int fd, const std::string& what, size_t limit) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return errno_error(what, errno);
+  if (static_cast<uint64_t>(st.st_size) > limit) return errno_error(what, EFBIG);
   std::string out(static_cast<size_t>(st.st_size), '\0');
   size_t got = 0;
   // The file may grow while we read: read one byte past the limit to notice.
   for (;;) {
     if (got == out.size()) {
-      if (out.size() > limit) return errno_error(path, EFBIG);
+      if (out.size() > limit) return errno_error(what, EFBIG);
       out.resize(out.size() + 4096);
     }
-    ssize_t n = read(fd.get(), out.data() + got, out.size() - got);
+    ssize_t n = read(fd, out.data() + got, out.size() - got);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error(path, errno);
+    if (n < 0) return errno_error(what, errno);
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
-  if (got > limit) return errno_error(path, EFBIG);
+  if (got > limit) return errno_error(what, EFBIG);
   out.resize(got);
   return out;
 }

@@ -14,6 +14,8 @@ namespace knext {
 // The whole file, or an error: unreadable, not a regular file, or more than `limit` bytes
 // (code EFBIG). A FIFO in its place does not block the caller.
 Expected<std::string> read_text_file(const std::string& path, size_t limit);
+// The rest of an open regular file, with the same limit; `what` names it in errors.
+Expected<std::string> read_open_file(int fd, const std::string& what, size_t limit);
 
 // Removes the first line from `text` and returns it, without its '\n' (nor a '\r' before it).
 std::string_view take_line(std::string_view& text);

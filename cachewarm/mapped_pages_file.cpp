@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "cachewarm/manifest_file.hpp"
+#include "cachewarm/volume_file.hpp"
 
 namespace knext {
 namespace {
@@ -96,8 +97,28 @@ Status write_mapped_pages(const std::string& path, const std::vector<MappedFile>
   return write_file_atomically(path, *text);
 }
 
+Expected<std::vector<MappedFile>> read_mapped_pages_at(int dirfd, const std::string& name,
+                                                       uid_t uid) {
+  auto text = read_trusted_file_at(dirfd, name, kMaxBytes, uid);
+  if (!text) return text.error();
+  auto files = parse_mapped_pages(*text);
+  if (!files) return Error{name + ": " + files.error().message};
+  return files;
+}
+
+Status write_mapped_pages_at(int dirfd, const std::string& name,
+                             const std::vector<MappedFile>& files, uid_t owner) {
+  auto text = format_mapped_pages(files);
+  if (!text) return text.error();
+  return write_file_atomically_at(dirfd, name, *text, owner);
+}
+
 RecordedPages recorded_pages_for(const std::string& path, const std::string& binary) {
-  auto recorded = read_mapped_pages(path);
+  return recorded_pages_in(read_mapped_pages(path), binary);
+}
+
+RecordedPages recorded_pages_in(Expected<std::vector<MappedFile>> recorded,
+                                const std::string& binary) {
   if (!recorded) {
     return {{}, recorded.error().code == ENOENT ? "no recorded pages" : recorded.error().message};
   }

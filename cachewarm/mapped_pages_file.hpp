@@ -11,6 +11,8 @@
 // A `file` line gives the size and mtime (ns) the file had, then its path (the rest of the
 // line); the lines after it are byte ranges "offset length" of that file. '#' lines are
 // comments; blank lines are ignored.
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +33,11 @@ Expected<std::string> format_mapped_pages(const std::vector<MappedFile>& files);
 
 Expected<std::vector<MappedFile>> read_mapped_pages(const std::string& path);
 Status write_mapped_pages(const std::string& path, const std::vector<MappedFile>& files);
+// The same for `name` in a checked cache directory (volume_file.hpp: a trusted file of `uid`).
+Expected<std::vector<MappedFile>> read_mapped_pages_at(int dirfd, const std::string& name,
+                                                       uid_t uid);
+Status write_mapped_pages_at(int dirfd, const std::string& name,
+                             const std::vector<MappedFile>& files, uid_t owner);
 
 // What a start may prewarm from the pages file at `path` for the node binary `binary` (its
 // canonical path): the ranges of every recorded file that still has its size and mtime, if
@@ -40,5 +47,7 @@ struct RecordedPages {
   std::string why_not;
 };
 RecordedPages recorded_pages_for(const std::string& path, const std::string& binary);
+RecordedPages recorded_pages_in(Expected<std::vector<MappedFile>> recorded,
+                                const std::string& binary);
 
 }  // namespace knext

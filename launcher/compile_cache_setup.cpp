@@ -1,12 +1,15 @@
 #include "launcher/compile_cache_setup.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <memory>
 
 #include "cachewarm/cache_eviction.hpp"
+#include "cachewarm/dir_ops.hpp"
 #include "launcher/log.hpp"
 #include "launcher/pool_job.hpp"
 #include "launcher/spawn.hpp"
@@ -41,7 +44,7 @@ CompileCacheSetup prepare_compile_cache(const Config& config, std::vector<std::s
     setup.options.app_dir = fs::current_path(ec).string();
     setup.options.app_name = config.app_name;
     setup.options.max_bytes = config.cache_max_bytes;
-    setup.options.app_uid = getuid();
+    setup.options.app_uid = config.user ? config.user->uid : getuid();
     setup.placement = place_compile_cache(setup.options);
     if (setup.placement.source == CacheSource::kNone) {
       log::warn("compile cache off: " + setup.placement.reason);
@@ -49,8 +52,9 @@ CompileCacheSetup prepare_compile_cache(const Config& config, std::vector<std::s
     }
     dir = setup.placement.dir;
     set_env(env, "NODE_COMPILE_CACHE", dir);
-    log::info(fmt::format("compile cache{}: {} ({}: {})", postwarm ? " (node + post-warm)" : "",
-                          dir, cache_source_name(setup.placement.source), setup.placement.reason));
+    log::info(fmt::format("compile cache{}: {} as {} ({}: {})",
+                          postwarm ? " (node + post-warm)" : "", setup.placement.path, dir,
+                          cache_source_name(setup.placement.source), setup.placement.reason));
   }
   setup.mode = postwarm ? CompileCache::kPostwarm : CompileCache::kNode;
   if (postwarm) {
@@ -72,8 +76,27 @@ void log_eviction(const EvictionReport& eviction) {
 }
 
 EvictionReport evict_for(const CompileCacheSetup& setup) {
-  auto app_dir = fs::path(setup.placement.volume_dir).parent_path().string();
-  return evict_old_builds(app_dir, setup.placement.build_id, setup.options.max_bytes);
+  EvictionReport report = evict_old_builds_at(setup.placement.dirs->volume_app.get(),
+                                              setup.placement.build_id, setup.options.max_bytes);
+  if (!report.error.empty()) {
+    report.error = fs::path(setup.placement.volume_dir).parent_path().string() + ": " + report.error;
+  }
+  return report;
+}
+
+void count_depth(int dirfd, CacheCount& count, int depth) {
+  auto entries = list_dir(Fd(fcntl(dirfd, F_DUPFD_CLOEXEC, 0)));
+  if (!entries) return;
+  for (const auto& entry : *entries) {
+    struct stat st {};
+    if (fstatat(dirfd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode) && depth < 4) {
+      if (auto sub = open_dir_at(dirfd, entry.name)) count_depth(sub->get(), count, depth + 1);
+    } else if (S_ISREG(st.st_mode) && st.st_size > 0) {  // 0-byte files are leaked temps
+      ++count.entries;
+      count.bytes += static_cast<uint64_t>(st.st_size);
+    }
+  }
 }
 
 }  // namespace
@@ -87,7 +110,9 @@ void start_cache_maintenance(uv_loop_t* loop, const CompileCacheSetup& setup) {
         if (auto seeded = seed_volume(setup.placement, setup.options); !seeded) {
           r.seed_error = seeded.error().message;
         }
-        r.temp_files_removed = remove_stale_temp_files(setup.placement.volume_dir);
+        if (auto build = open_volume_build(setup.placement, setup.options.app_uid)) {
+          r.temp_files_removed = remove_stale_temp_files_at(build->get());
+        }
         r.eviction = evict_for(setup);
         return r;
       },
@@ -107,22 +132,19 @@ void start_cache_maintenance(uv_loop_t* loop, const CompileCacheSetup& setup) {
       });
 }
 
-CacheCount count_cache(const std::string& dir) {
+CacheCount count_cache_at(int dir_fd) {
   CacheCount count;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::error_code entry_ec;
-    if (!it->is_regular_file(entry_ec)) continue;
-    auto size = it->file_size(entry_ec);
-    if (entry_ec || size == 0) continue;  // 0-byte files are leaked temps, not entries
-    ++count.entries;
-    count.bytes += size;
-  }
+  count_depth(dir_fd, count, 0);
   return count;
 }
 
+CacheCount count_cache(const std::string& dir) {
+  auto fd = open_dir_at(AT_FDCWD, dir);
+  return fd ? count_cache_at(fd->get()) : CacheCount{};
+}
+
 void after_cache_flush(uv_loop_t* loop, const CompileCacheSetup& setup, LaunchState& state) {
-  if (setup.placement.dir.empty()) return;
+  if (setup.placement.node_dir_fd() < 0) return;
   struct FlushResult {
     CacheCount count;
     EvictionReport eviction;
@@ -131,7 +153,7 @@ void after_cache_flush(uv_loop_t* loop, const CompileCacheSetup& setup, LaunchSt
       loop,
       [setup] {
         FlushResult r;
-        r.count = count_cache(setup.placement.dir);
+        r.count = count_cache_at(setup.placement.node_dir_fd());
         if (!setup.placement.volume_dir.empty()) r.eviction = evict_for(setup);
         return r;
       },

@@ -34,5 +34,6 @@ struct CacheCount {
   uint64_t bytes = 0;
 };
 CacheCount count_cache(const std::string& dir);
+CacheCount count_cache_at(int dir_fd);
 
 }  // namespace knext

@@ -136,6 +136,13 @@ bool set_app_name(Config& c, std::string_view v) {
   return true;
 }
 
+bool set_user(Config& c, std::string_view v) {
+  auto who = resolve_user(v);
+  if (!who) return false;
+  c.user = std::move(*who);
+  return true;
+}
+
 bool set_page_cache(Config& c, std::string_view v) {
   if (v != "warm" && v != "cold" && v != "both") return false;
   c.bench_warm_page_cache = v != "cold";
@@ -251,6 +258,10 @@ const std::vector<OptionSpec>& specs() {
        "auto, node, postwarm or off", false, set_compile_cache},
       {"prewarm-fs", "Read the files the first render needs into the page cache: auto or off",
        "auto or off", false, set_prewarm_fs},
+      {"user", "Run the app (and the warm-up worker) as this user; caches are made theirs",
+       "a user name from the passwd database, or UID or UID:GID", false, set_user},
+      {"refuse-root", "Exit 2 instead of running the app as uid 0", "true or false", true,
+       set_bool<&Config::refuse_root>},
       {"prewarm",
        "Image build step: start the app, warm it, write the compile cache to --cache-seed, stop",
        "true or false", true,

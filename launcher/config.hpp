@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/expected.hpp"
+#include "launcher/run_as.hpp"
 
 namespace knext {
 
@@ -54,6 +55,9 @@ struct Config {
   std::string app_name;  // empty: the app directory's name
   CompileCache compile_cache = CompileCache::kAuto;
   bool prewarm_fs = true;  // page-cache prewarm while node boots
+
+  std::optional<RunAs> user;  // --user: node and the warm-up worker run as this user
+  bool refuse_root = false;   // --refuse-root: running the app as uid 0 is an error
 };
 
 // Looks up an environment variable; injectable so tests need not touch the real environment.

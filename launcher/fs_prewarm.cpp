@@ -73,13 +73,13 @@ struct BinaryTargets {
 // recorded on the cache volume, when they are for this very binary (same path, size and
 // mtime); else the whole binary.
 BinaryTargets choose_binary_targets(const std::string& binary, const std::string& app_dir,
-                                    const std::string& volume_dir) {
+                                    const CachePlacement& cache, uid_t uid) {
   std::error_code ec;
   std::string real = std::filesystem::canonical(binary, ec).string();
   auto baked = recorded_pages_for(mapped_pages_path_for(app_dir), real);
   if (!baked.targets.empty()) return {std::move(baked.targets), "the pages --prewarm recorded"};
-  if (!volume_dir.empty()) {
-    auto volume = recorded_pages_for(volume_pages_path(volume_dir), real);
+  if (!cache.volume_dir.empty()) {
+    auto volume = volume_recorded_pages(cache, uid, real);
     if (!volume.targets.empty()) {
       return {std::move(volume.targets), "the pages recorded on the cache volume"};
     }
@@ -88,7 +88,7 @@ BinaryTargets choose_binary_targets(const std::string& binary, const std::string
 }
 
 std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Config& config,
-                                                       const std::string& volume_dir,
+                                                       const CachePlacement& cache, uid_t uid,
                                                        Timeline& timeline) {
   auto binary = resolve_command(effective_command(config).front());
   if (!binary) return nullptr;
@@ -105,8 +105,8 @@ std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Co
   // No residency check here: a warm node binary is only partly resident (the part node
   // touches), and queueing what is cached costs a pool thread 2-8 ms.
   prewarm->start(
-      [binary = *binary, app_dir, volume_dir, source] {
-        auto chosen = choose_binary_targets(binary, app_dir, volume_dir);
+      [binary = *binary, app_dir, cache, uid, source] {
+        auto chosen = choose_binary_targets(binary, app_dir, cache, uid);
         *source = std::move(chosen.source);
         return std::move(chosen.targets);
       },
@@ -158,22 +158,22 @@ bool prewarms_node(const Config& config) {
 
 }  // namespace
 
-FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, const std::string& volume_dir,
-                           Timeline& timeline) {
+FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, const CachePlacement& cache,
+                           uid_t uid, Timeline& timeline) {
   if (!prewarms_node(config)) return {};
   FsPrewarm prewarm;
-  prewarm.binary = start_binary_prewarm(loop, config, volume_dir, timeline);
+  prewarm.binary = start_binary_prewarm(loop, config, cache, uid, timeline);
   prewarm.files = start_files_prewarm(loop, config, timeline);
   return prewarm;
 }
 
-void record_node_pages(uv_loop_t* loop, const Config& config, const std::string& volume_dir,
-                       pid_t child) {
-  if (volume_dir.empty() || !prewarms_node(config)) return;
+void record_node_pages(uv_loop_t* loop, const Config& config, const CachePlacement& cache,
+                       uid_t uid, pid_t child) {
+  if (cache.volume_dir.empty() || !prewarms_node(config)) return;
   auto binary = resolve_command(effective_command(config).front());
   if (!binary) return;
   std::error_code ec;
-  record_pages_on_volume(loop, volume_dir, std::filesystem::current_path(ec).string(), *binary,
+  record_pages_on_volume(loop, cache, uid, std::filesystem::current_path(ec).string(), *binary,
                          child);
 }
 

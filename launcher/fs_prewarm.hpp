@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "cachewarm/cache_placement.hpp"
 #include "cachewarm/page_cache_prewarm.hpp"
 #include "launcher/config.hpp"
 #include "launcher/timeline.hpp"
@@ -24,14 +25,15 @@ struct FsPrewarm {
   std::unique_ptr<PageCachePrewarm> files;
   std::unique_ptr<PageCachePrewarm> binary;
 };
-// `volume_dir`: this build's directory on the cache volume (may be empty), where a first start
-// records node's pages when the app has none (launcher/pages_recording.hpp).
-FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, const std::string& volume_dir,
-                           Timeline& timeline);
+// `cache`: this build's directory on the cache volume (cache.volume_dir may be empty), where a
+// first start records node's pages when the app has none (launcher/pages_recording.hpp); its
+// files are trusted only when owned by `uid` (node's) or root.
+FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, const CachePlacement& cache,
+                           uid_t uid, Timeline& timeline);
 
 // Once node is warm: records its pages on the volume for the next cold start, if neither the app
 // nor the volume has them (launcher/pages_recording.hpp). Nothing when the prewarm is off.
-void record_node_pages(uv_loop_t* loop, const Config& config, const std::string& volume_dir,
-                       pid_t child);
+void record_node_pages(uv_loop_t* loop, const Config& config, const CachePlacement& cache,
+                       uid_t uid, pid_t child);
 
 }  // namespace knext

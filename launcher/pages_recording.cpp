@@ -18,18 +18,24 @@ struct Recorded {
   size_t files = 0;
 };
 
-Recorded record(const std::string& path, const std::string& app_dir, const std::string& binary,
-                pid_t child) {
+Recorded record(const CachePlacement& placement, uid_t uid, const std::string& app_dir,
+                const std::string& binary, pid_t child) {
   Recorded r;
   try {
     std::error_code ec;
     std::string real = std::filesystem::canonical(binary, ec).string();
     if (!recorded_pages_for(mapped_pages_path_for(app_dir), real).targets.empty() ||
-        !recorded_pages_for(path, real).targets.empty()) {
+        !volume_recorded_pages(placement, uid, real).targets.empty()) {
+      return r;
+    }
+    auto build = open_volume_build(placement, uid);
+    if (!build) {
+      r.error = build.error().message;
       return r;
     }
     auto files = mapped_pages(child);
-    Status written = files ? write_mapped_pages(path, *files) : Status(files.error());
+    Status written = files ? write_mapped_pages_at(build->get(), kVolumePagesName, *files, uid)
+                           : Status(files.error());
     if (!written) {
       r.error = written.error().message;
       return r;
@@ -45,16 +51,22 @@ Recorded record(const std::string& path, const std::string& app_dir, const std::
 
 }  // namespace
 
-std::string volume_pages_path(const std::string& volume_dir) {
-  return volume_dir + "/knext-prewarm-pages.txt";
+RecordedPages volume_recorded_pages(const CachePlacement& placement, uid_t uid,
+                                    const std::string& binary) {
+  auto build = open_volume_build(placement, uid);
+  if (!build) return {{}, build.error().message};
+  return recorded_pages_in(read_mapped_pages_at(build->get(), kVolumePagesName, uid), binary);
 }
 
-void record_pages_on_volume(uv_loop_t* loop, const std::string& volume_dir,
+void record_pages_on_volume(uv_loop_t* loop, const CachePlacement& placement, uid_t uid,
                             const std::string& app_dir, const std::string& binary, pid_t child) {
-  if (volume_dir.empty() || child <= 0) return;
-  std::string path = volume_pages_path(volume_dir);
+  if (placement.volume_dir.empty() || child <= 0) return;
+  std::string path = placement.volume_dir + "/" + kVolumePagesName;
   PoolJob<Recorded>::queue(
-      loop, [path, app_dir, binary, child] { return record(path, app_dir, binary, child); },
+      loop,
+      [placement, uid, app_dir, binary, child] {
+        return record(placement, uid, app_dir, binary, child);
+      },
       [path](Recorded& r) {
         if (!r.error.empty()) {
           log::warn("node's pages not recorded on the volume: " + r.error);

@@ -7,15 +7,23 @@
 
 #include <string>
 
+#include "cachewarm/cache_placement.hpp"
+#include "cachewarm/mapped_pages_file.hpp"
+
 namespace knext {
 
-// <volume_dir>/knext-prewarm-pages.txt
-std::string volume_pages_path(const std::string& volume_dir);
+// The pages file's name in the volume's <build-id> directory.
+inline constexpr const char* kVolumePagesName = "knext-prewarm-pages.txt";
+
+// The pages recorded on the volume, read through the held <app> fd (a trusted file of `uid`).
+RecordedPages volume_recorded_pages(const CachePlacement& placement, uid_t uid,
+                                    const std::string& binary);
 
 // On the thread pool, once node is warm: unless the app or the volume already has pages for
 // `binary` (node's path as started), reads the child's mapped pages and writes them to the
-// volume (temp file + rename). Logs one line when it wrote, one warning if it could not.
-void record_pages_on_volume(uv_loop_t* loop, const std::string& volume_dir,
+// volume (temp file + rename, through the held <app> fd, owned by `uid`). Logs one line when
+// it wrote, one warning if it could not.
+void record_pages_on_volume(uv_loop_t* loop, const CachePlacement& placement, uid_t uid,
                             const std::string& app_dir, const std::string& binary, pid_t child);
 
 }  // namespace knext

@@ -1,6 +1,7 @@
 #include "launcher/run.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <charconv>
 
@@ -45,6 +46,21 @@ GateMode usable_gate(const Config& config, const std::vector<std::string>& env) 
   return gate;
 }
 
+// Root in the container is root on the volume: a warning names the way out, --refuse-root makes
+// it an error. --user needs root to switch to anyone else.
+Status check_app_user(const Config& config) {
+  uid_t uid = config.user ? config.user->uid : getuid();
+  if (config.user && getuid() != 0 && uid != getuid()) {
+    return Error{"--user " + config.user->name + ": switching users needs the launcher to run as root (it runs as uid " + std::to_string(getuid()) + ")"};
+  }
+  if (uid != 0) return ok_status();
+  if (config.refuse_root) {
+    return Error{"--refuse-root: the app would run as root (uid 0); pass --user NAME|UID[:GID]"};
+  }
+  log::warn("the app runs as root (uid 0): pass --user NAME|UID[:GID] to run it unprivileged");
+  return ok_status();
+}
+
 }  // namespace
 
 Expected<int> public_port_from_env(const std::vector<std::string>& env) {
@@ -59,6 +75,10 @@ Expected<int> public_port_from_env(const std::vector<std::string>& env) {
 }
 
 int run_supervised(const Config& config, Timeline& timeline, const RunOptions& options) {
+  if (auto refused = check_app_user(config); !refused) {
+    log::error(refused.error().message);
+    return 2;
+  }
   InitRole role = become_init();
   log_role(role);
 
@@ -76,12 +96,15 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
     }
   }
 
+  request.run_as = config.user;
+
   CompileCacheSetup cache = prepare_compile_cache(config, request.env);
 
   UvLoop loop;
   LaunchState state;
-  state.compile_cache_dir = cache.placement.dir;
-  if (options.compile_cache_dir != nullptr) *options.compile_cache_dir = cache.placement.dir;
+  state.compile_cache_dir = cache.placement.path;
+  if (options.compile_cache_dir != nullptr) *options.compile_cache_dir = cache.placement.path;
+  if (cache.placement.node_dir_fd() >= 0) request.inherit_fds.push_back(cache.placement.node_dir_fd());
   state.timeline = &timeline;
   state.gate_mode = gate_name(gate);
   std::unique_ptr<ControlChannel> channel;
@@ -130,7 +153,8 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
       after_cache_flush(loop.get(), cache, state);
       if (options.on_flushed) options.on_flushed(supervisor.child_pid());
       if (!options.stop_after_flush) {
-        record_node_pages(loop.get(), config, cache.placement.volume_dir, supervisor.child_pid());
+        record_node_pages(loop.get(), config, cache.placement, cache.options.app_uid,
+                          supervisor.child_pid());
       }
       if (options.stop_after_flush) {
         supervisor.request_stop("prewarm: warm and flushed; stopping the app", 0);
@@ -146,7 +170,8 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
       return started.error().code;
     }
     state.child_running = true;
-    auto fs_prewarm = start_fs_prewarm(loop.get(), config, cache.placement.volume_dir, timeline);
+    auto fs_prewarm =
+        start_fs_prewarm(loop.get(), config, cache.placement, cache.options.app_uid, timeline);
     start_cache_maintenance(loop.get(), cache);
     std::unique_ptr<AdminServer> admin;
     if (config.admin_port != 0) {

@@ -52,11 +52,17 @@ bool is_executable_file(const std::string& path, int& err) {
   // ignored signals would otherwise survive the exec.
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
   if (request.new_process_group) setpgid(0, 0);
+  int err = request.run_as ? drop_privileges(*request.run_as) : 0;
+  if (err != 0) {
+    ssize_t ignored = write(error_fd, &err, sizeof(err));
+    (void)ignored;
+    _exit(127);
+  }
   sigset_t empty;
   sigemptyset(&empty);
   sigprocmask(SIG_SETMASK, &empty, nullptr);
   execve(path, argv, envp);
-  int err = errno;
+  err = errno;
   ssize_t ignored = write(error_fd, &err, sizeof(err));
   (void)ignored;
   _exit(127);

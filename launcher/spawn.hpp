@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/expected.hpp"
+#include "launcher/run_as.hpp"
 
 namespace knext {
 
@@ -17,6 +18,7 @@ struct SpawnRequest {
   std::vector<int> inherit_fds;  // close-on-exec fds the child keeps (same numbers)
   int stdin_fd = -1;             // >= 0: becomes the child's stdin
   int stdout_fd = -1;            // >= 0: becomes the child's stdout
+  std::optional<RunAs> run_as;   // the child drops to this user before the exec
 };
 
 // Starts the child with an empty signal mask and every signal at its default disposition,

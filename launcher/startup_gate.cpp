@@ -36,6 +36,7 @@ void StartupGate::prepare_warmup() {
   }
   // The worker loads libcurl while node boots, off the critical path.
   warmup_ = std::make_unique<WarmUp>(loop_, effective_warm_paths(config_));
+  warmup_->run_as(config_.user);
   if (auto prepared = warmup_->prepare(); !prepared) {
     log::warn(prepared.error().message + "; warm paths will be reported as failed");
   }

@@ -38,6 +38,7 @@ Status WarmUp::prepare() {
   request.env = current_environment();
   request.stdin_fd = in_read.get();
   request.stdout_fd = out_write.get();
+  request.run_as = run_as_;
   auto pid = spawn_child(request);
   if (!pid) return Error{"warm-up worker: " + pid.error().message};
   worker_ = *pid;

@@ -4,12 +4,14 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/expected.hpp"
 #include "launcher/uv_handle.hpp"
 #include "probes/launch_state.hpp"
+#include "launcher/run_as.hpp"
 
 namespace knext {
 
@@ -25,6 +27,8 @@ class WarmUp {
   WarmUp(const WarmUp&) = delete;
   WarmUp& operator=(const WarmUp&) = delete;
 
+  // The worker drops to this user (--user) before its exec. Call before prepare().
+  void run_as(std::optional<RunAs> who) { run_as_ = std::move(who); }
   // Spawns the worker; the error says why warm-up cannot run.
   Status prepare();
   void start(const std::string& host, int port, std::chrono::milliseconds timeout, int repeat,
@@ -38,6 +42,7 @@ class WarmUp {
 
   uv_loop_t* loop_;
   std::vector<std::string> paths_;
+  std::optional<RunAs> run_as_;
   pid_t worker_ = -1;
   UvHandle<uv_pipe_t> to_worker_;
   UvHandle<uv_pipe_t> from_worker_;

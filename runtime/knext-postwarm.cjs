@@ -72,19 +72,57 @@ function hashOf(data) {
 }
 
 function packName() {
-  var uid = 'x';
-  try { if (typeof process.getuid === 'function') uid = String(process.getuid()); } catch (_) { /* ignore */ }
+  var uid = myUid() < 0 ? 'x' : String(myUid());
   var tag = 'knext-postwarm-' + process.version + '-' + process.arch + '-' + process.versions.v8 + '-' + uid;
   return tag.replace(/[^A-Za-z0-9._-]/g, '_') + '.pack';
 }
 
 // ---- the pack ------------------------------------------------------------------------
+// V8 accepts cached data made from any source of the same length, so a pack is code: it is read
+// only from a file that just its owner (this uid, or root) could have written. Opened without
+// following a symlink or blocking on a FIFO, and checked on the open fd, not the path.
+var MAX_PACK_BYTES = 1024 * 1024 * 1024;
+var OPEN_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+var OPEN_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+
+function myUid() {
+  try { return typeof process.getuid === 'function' ? process.getuid() : -1; } catch (_) { return -1; }
+}
+
+// Why the open file may not be used, or '' when it may.
+function untrusted(s) {
+  if (!s.isFile()) return 'not a regular file';
+  if (s.uid !== myUid() && s.uid !== 0) return 'owned by uid ' + s.uid;
+  if (s.mode & 0o022) return 'writable by group or others';
+  if (s.size > MAX_PACK_BYTES) return 'larger than ' + MAX_PACK_BYTES + ' bytes';
+  return '';
+}
+
+function readTrusted(file) {
+  var fd = fs.openSync(file, OPEN_READ);
+  try {
+    var s = fs.fstatSync(fd);
+    var why = untrusted(s);
+    if (why) throw new Error('refused: ' + why);
+    var buf = Buffer.allocUnsafe(s.size);
+    var got = 0;
+    while (got < buf.length) {
+      var n = fs.readSync(fd, buf, got, buf.length - got, got);
+      if (n <= 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function readPack(file) {
   var buf;
   try {
-    buf = fs.readFileSync(file);
+    buf = readTrusted(file);
   } catch (e) {
-    if (!e || e.code !== 'ENOENT') st.packError = 'read: ' + String(e && e.code ? e.code : e);
+    if (!e || e.code !== 'ENOENT') st.packError = 'read: ' + String(e && e.code ? e.code : e && e.message ? e.message : e);
     return null;
   }
   try {
@@ -416,7 +454,7 @@ function save(options) {
         fs.mkdirSync(dir, { recursive: true });
         removeStaleTemps(dir);
         tmp = path.join(dir, '.' + path.basename(st.file) + '.' + process.pid + '.' + (st.seq++) + '.tmp');
-        var fd = fs.openSync(tmp, 'wx', 0o600);
+        var fd = fs.openSync(tmp, OPEN_NEW, 0o600);
         try {
           writeAll(fd, head);
           writeAll(fd, blob);

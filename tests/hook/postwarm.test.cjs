@@ -184,6 +184,41 @@ test('a pack that is not a pack (garbage, truncated) is ignored: every module co
   assert.equal(again.hits, again.compiled);
 });
 
+// V8 takes cached data made from any source of the same length: a pack is code, used only when
+// just this uid (or root) could have written it. Checked on the opened file; a FIFO never blocks.
+test('a pack another uid owns, others can write, behind a symlink, or a FIFO is a miss; nothing hangs', T, (t) => {
+  const ctx = copyTree(t);
+  const base = run(ctx, 'main.cjs', false);
+  run(ctx, 'main.cjs', true);
+  const file = packPath(ctx);
+  const good = fs.readFileSync(file);
+  const isRoot = process.getuid() === 0;
+  const cases = [
+    ['writable by others', () => { fs.writeFileSync(file, good); fs.chmodSync(file, 0o666); }, /writable by group or others/],
+    ['a symlink to a good pack', () => {
+      const elsewhere = path.join(path.dirname(ctx.cache), 'elsewhere.pack');
+      fs.writeFileSync(elsewhere, good, { mode: 0o600 });
+      fs.rmSync(file, { force: true });
+      fs.symlinkSync(elsewhere, file);
+    }, /ELOOP/],
+    ['a FIFO', () => { fs.rmSync(file, { force: true }); spawnSync('mkfifo', [file]); }, /not a regular file/],
+  ];
+  if (isRoot) cases.push(['owned by another uid', () => { fs.rmSync(file, { force: true }); fs.writeFileSync(file, good, { mode: 0o600 }); fs.chownSync(file, 64021, 64021); }, /owned by uid 64021/]);
+  for (const [what, plant, why] of cases) {
+    plant();
+    const r = run(ctx, 'main.cjs', true);
+    assert.equal(r.signal, null, what + ': node hung or was killed');
+    assert.equal(r.status, 0, what + ': ' + r.stderr);
+    assert.deepEqual(r.json, base.json, what);
+    assert.match(r.report.stats.packError, why, what);
+    assert.equal(r.report.stats.hits, 0, what);
+    // The save replaced it with a pack of our own, in the same directory.
+    const st = fs.lstatSync(file);
+    assert.ok(st.isFile() && (st.mode & 0o077) === 0, what);
+  }
+  assert.equal(run(ctx, 'main.cjs', true).report.stats.hits, run(ctx, 'main.cjs', true).report.stats.compiled);
+});
+
 test('changing a source file makes only its entry a miss (same length too)', T, (t) => {
   const ctx = copyTree(t);
   run(ctx, 'main.cjs', true);

@@ -171,24 +171,69 @@ TEST_CASE("volume: one directory per app and build, private, node's dir is NODE_
   Fixture f;
   auto p = place_compile_cache(f.options);
   CHECK(p.source == CacheSource::kVolume);
-  CHECK(p.dir == f.tmp / "volume/app/build-1");
-  CHECK(p.volume_dir == p.dir);
+  CHECK(p.path == f.tmp / "volume/app/build-1");
+  CHECK(p.volume_dir == p.path);
   CHECK(p.build_id == "build-1");
   CHECK_FALSE(p.seeded_from_seed);
   CHECK(p.reason.find("no cache for build build-1 yet") != std::string::npos);
   CHECK(mode_of(f.tmp / "volume/app") == 0700);
-  CHECK(mode_of(p.dir) == 0700);
-  CHECK(fs::is_empty(p.dir));  // the writability probe left nothing behind
+  CHECK(mode_of(p.path) == 0700);
+  CHECK(fs::is_empty(p.path));  // the writability probe left nothing behind
 
-  fs::create_directories(p.dir + "/" + f.tag());
+  fs::create_directories(p.path + "/" + f.tag());
   CHECK(place_compile_cache(f.options).reason.find("has build build-1") != std::string::npos);
 
   Fixture other_build("build-2");
   other_build.options.cache_dir = f.options.cache_dir;
-  CHECK(place_compile_cache(other_build.options).dir == f.tmp / "volume/app/build-2");
+  CHECK(place_compile_cache(other_build.options).path == f.tmp / "volume/app/build-2");
   f.options.app_name = "shop";
-  CHECK(place_compile_cache(f.options).dir == f.tmp / "volume/shop/build-1");
+  CHECK(place_compile_cache(f.options).path == f.tmp / "volume/shop/build-1");
   CHECK(fs::exists(f.tmp / "volume/app/build-1/" + f.tag()));
+}
+
+TEST_CASE("volume: node's path is the held directory; a swapped <app> does not redirect it") {
+  Fixture f;
+  auto p = place_compile_cache(f.options);
+  REQUIRE(p.source == CacheSource::kVolume);
+  CHECK(p.dir == "/proc/self/fd/" + std::to_string(p.node_dir_fd()));
+  // What a member of the volume's group can do after the check: move <app> away and put a
+  // symlink to a directory of theirs in its place.
+  fs::create_directories(f.tmp / "evil/build-1");
+  fs::rename(f.tmp / "volume/app", f.tmp / "volume/app.moved");
+  fs::create_directory_symlink(f.tmp / "evil", f.tmp / "volume/app");
+  write_file(p.dir + "/written-through-the-fd", "x");
+  CHECK(fs::exists(f.tmp / "volume/app.moved/build-1/written-through-the-fd"));
+  CHECK(fs::is_empty(f.tmp / "evil/build-1"));
+  // The launcher's later work goes through the held <app> fd too: the build it opens is ours.
+  auto build = knext::open_volume_build(p, f.options.app_uid);
+  REQUIRE(build.ok());
+  struct stat held {};
+  struct stat ours {};
+  REQUIRE(fstat(build->get(), &held) == 0);
+  REQUIRE(stat((f.tmp / "volume/app.moved/build-1").c_str(), &ours) == 0);
+  CHECK(held.st_ino == ours.st_ino);
+}
+
+TEST_CASE("app name: package.json's name, else the app above .next/standalone") {
+  TempDir tmp;
+  CacheOptions o;
+  o.app_dir = tmp / "shop/.next/standalone";
+  fs::create_directories(o.app_dir);
+  CHECK(knext::cache_app_name(o) == "shop");  // no package.json
+  write_file(o.app_dir + "/package.json", R"({"name": "@acme/shop-front", "version": "1.0.0"})");
+  CHECK(knext::cache_app_name(o) == "_acme_shop-front");
+  write_file(o.app_dir + "/package.json", "{not json");
+  CHECK(knext::cache_app_name(o) == "shop");
+  write_file(o.app_dir + "/package.json", R"({"name": 7})");
+  CHECK(knext::cache_app_name(o) == "shop");
+  write_file(o.app_dir + "/package.json", "{\"name\": \"big\", \"x\": \"" + std::string(70000, 'a') + "\"}");
+  CHECK(knext::cache_app_name(o) == "shop");  // over the size cap
+  fs::remove(o.app_dir + "/package.json");
+  write_file(tmp / "other.json", R"({"name": "through-a-symlink"})");
+  fs::create_symlink(tmp / "other.json", o.app_dir + "/package.json");
+  CHECK(knext::cache_app_name(o) == "shop");  // not followed
+  o.app_name = "given";
+  CHECK(knext::cache_app_name(o) == "given");
 }
 
 TEST_CASE("volume root: world-writable needs the sticky bit; group-writable is accepted") {
@@ -196,9 +241,9 @@ TEST_CASE("volume root: world-writable needs the sticky bit; group-writable is a
   chmod(f.options.cache_dir.c_str(), 0777);
   auto p = place_compile_cache(f.options);
   CHECK(p.source == CacheSource::kTmp);
-  CHECK(p.dir == f.tmp / ("tmproot/knext-compile-cache-" + std::to_string(getuid())));
+  CHECK(p.path == f.tmp / ("tmproot/knext-compile-cache-" + std::to_string(getuid())));
   CHECK(p.reason.find("world-writable without the sticky bit") != std::string::npos);
-  CHECK(mode_of(p.dir) == 0700);
+  CHECK(mode_of(p.path) == 0700);
 
   chmod(f.options.cache_dir.c_str(), 01777);
   CHECK(place_compile_cache(f.options).source == CacheSource::kVolume);
@@ -239,7 +284,7 @@ TEST_CASE("volume: a directory owned by another uid is refused") {
   p = place_compile_cache(f.options);
   CHECK(p.source == CacheSource::kTmp);
   CHECK(p.reason.find("volume/app: is owned by uid 0, not 65534") != std::string::npos);
-  CHECK(owner_of(p.dir) == kOtherUid);  // as root we create the fallback for node's uid
+  CHECK(owner_of(p.path) == kOtherUid);  // as root we create the fallback for node's uid
 }
 
 TEST_CASE("volume: as root, the directories made for another uid belong to it") {
@@ -248,7 +293,7 @@ TEST_CASE("volume: as root, the directories made for another uid belong to it") 
   auto p = place_compile_cache(f.options);
   CHECK(p.source == CacheSource::kVolume);
   CHECK(owner_of(f.tmp / "volume/app") == kOtherUid);
-  CHECK(owner_of(p.dir) == kOtherUid);
+  CHECK(owner_of(p.path) == kOtherUid);
 }
 
 TEST_CASE("volume: symlinks at the app or build level are refused") {
@@ -301,7 +346,7 @@ TEST_CASE("tmp fallback: none when even the tmp root is untrusted") {
   chmod(f.options.tmp_dir.c_str(), 0777);
   auto p = place_compile_cache(f.options);
   CHECK(p.source == CacheSource::kNone);
-  CHECK(p.dir.empty());
+  CHECK(p.path.empty());
   CHECK(p.reason.find("world-writable without the sticky bit") != std::string::npos);
   CHECK(p.reason.starts_with("none"));
 }
@@ -311,7 +356,7 @@ TEST_CASE("seed: read while the empty volume is seeded, then the volume is used"
   std::string seed = f.make_seed();
   auto p = place_compile_cache(f.options);
   CHECK(p.source == CacheSource::kSeedReadOnly);
-  CHECK(p.dir == seed);
+  CHECK(p.path == seed);
   CHECK(p.seeded_from_seed);
   CHECK(p.volume_dir == f.tmp / "volume/app/build-1");
 
@@ -326,7 +371,7 @@ TEST_CASE("seed: read while the empty volume is seeded, then the volume is used"
 
   auto next = place_compile_cache(f.options);
   CHECK(next.source == CacheSource::kVolume);
-  CHECK(next.dir == p.volume_dir);
+  CHECK(next.path == p.volume_dir);
   CHECK_FALSE(next.seeded_from_seed);
   CHECK(knext::seed_volume(next, f.options).ok());  // nothing to do
 }
@@ -373,7 +418,7 @@ TEST_CASE("seed: read-only fallback when the volume is unusable; no copy then") 
   chmod(f.options.cache_dir.c_str(), 0777);
   auto p = place_compile_cache(f.options);
   CHECK(p.source == CacheSource::kSeedReadOnly);
-  CHECK(p.dir == f.tmp / "seed2/app/build-1");
+  CHECK(p.path == f.tmp / "seed2/app/build-1");
   CHECK_FALSE(p.seeded_from_seed);
   CHECK(p.reason.find("world-writable") != std::string::npos);
   CHECK(knext::seed_volume(p, f.options).ok());
