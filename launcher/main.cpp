@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -32,6 +34,11 @@ int main(int argc, char** argv) {
       break;
   }
   if (config->mode == knext::Mode::kBench) return knext::bench::run(*config);
+  if (auto allowed = knext::app_user_allowed(config->user, config->refuse_root, getuid());
+      !allowed) {
+    std::fprintf(stderr, "knext-launch: %s\n", allowed.error().message.c_str());
+    return 2;
+  }
   knext::log::init(config->log_format, config->log_level);
   knext::Timeline timeline;
   timeline.mark_exec();

@@ -46,19 +46,11 @@ GateMode usable_gate(const Config& config, const std::vector<std::string>& env) 
   return gate;
 }
 
-// Root in the container is root on the volume: a warning names the way out, --refuse-root makes
-// it an error. --user needs root to switch to anyone else.
-Status check_app_user(const Config& config) {
-  uid_t uid = config.user ? config.user->uid : getuid();
-  if (config.user && getuid() != 0 && uid != getuid()) {
-    return Error{"--user " + config.user->name + ": switching users needs the launcher to run as root (it runs as uid " + std::to_string(getuid()) + ")"};
-  }
-  if (uid != 0) return ok_status();
-  if (config.refuse_root) {
-    return Error{"--refuse-root: the app would run as root (uid 0); pass --user NAME|UID[:GID]"};
-  }
+// Root in the container is root on the volume: a warning names the way out (main() has already
+// refused it with --refuse-root).
+void warn_if_root(const Config& config) {
+  if ((config.user ? config.user->uid : getuid()) != 0) return;
   log::warn("the app runs as root (uid 0): pass --user NAME|UID[:GID] to run it unprivileged");
-  return ok_status();
 }
 
 }  // namespace
@@ -75,10 +67,7 @@ Expected<int> public_port_from_env(const std::vector<std::string>& env) {
 }
 
 int run_supervised(const Config& config, Timeline& timeline, const RunOptions& options) {
-  if (auto refused = check_app_user(config); !refused) {
-    log::error(refused.error().message);
-    return 2;
-  }
+  warn_if_root(config);
   InitRole role = become_init();
   log_role(role);
 

@@ -81,6 +81,17 @@ Expected<RunAs> resolve_user(std::string_view spec) {
   return who;
 }
 
+Status app_user_allowed(const std::optional<RunAs>& user, bool refuse_root, uid_t current_uid) {
+  uid_t uid = user ? user->uid : current_uid;
+  if (user && current_uid != 0 && uid != current_uid) {
+    return Error{"--user " + user->name + ": switching users needs the launcher to run as root (it runs as uid " + std::to_string(current_uid) + ")"};
+  }
+  if (uid == 0 && refuse_root) {
+    return Error{"--refuse-root: the app would run as root (uid 0); pass --user NAME|UID[:GID]"};
+  }
+  return ok_status();
+}
+
 int drop_privileges(const RunAs& who) {
   // Raw syscalls: the forked child has one thread, so glibc's setxid broadcast to all threads
   // (and the locks it takes, which another thread may have held at the fork) is not needed.

@@ -3,6 +3,7 @@
 // fork (getpwnam and getgrouplist use NSS, which a forked child of a threaded process must not).
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,10 @@ struct RunAs {
 // NAME, or UID with an optional :GID (a uid without a passwd entry keeps gid = uid unless :GID
 // is given, and no supplementary groups). One-line errors.
 Expected<RunAs> resolve_user(std::string_view spec);
+
+// Whether the launcher, running as `current_uid`, may start the app as `user` (nullopt: as
+// itself): --user needs root to switch to anyone else; --refuse-root refuses uid 0. One line.
+Status app_user_allowed(const std::optional<RunAs>& user, bool refuse_root, uid_t current_uid);
 
 // In the forked child, before exec: setgroups, setgid, setuid (real, effective and saved), so no
 // capability survives. Only syscalls: async-signal-safe. 0, or the errno.

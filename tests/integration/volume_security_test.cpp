@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/loopback.hpp"
+#include "launcher/pages_recording.hpp"
 #include "probes/curl_api.hpp"
 #include "tests/integration/harness.hpp"
 
@@ -58,47 +59,73 @@ std::set<std::string> tree(const fs::path& dir) {
   return out;
 }
 
-// The attacker: another uid, a member of the volume's group only, renaming <app> away and
-// putting a symlink to its own directory in its place, then back, as fast as it can.
+// The attacker: another uid, a member of the volume's group only. kLoop: renames <app> away,
+// puts a symlink to its own directory in its place and back, over and over, for the whole run.
+// kAfterCheck: once told (the launcher has logged that it checked the volume), swaps for good.
+enum class Attack { kLoop, kAfterCheck };
+
 class Swapper {
  public:
-  Swapper(const fs::path& root, const fs::path& evil) {
+  Swapper(const fs::path& root, const fs::path& evil, Attack attack) {
     std::string app = (root / "fixture").string();
     std::string stolen = (root / "fixture.stolen").string();
     std::string target = evil.string();
+    int fds[2];
+    if (pipe(fds) != 0) return;
     pid_ = fork();
-    if (pid_ != 0) return;
+    if (pid_ != 0) {
+      close(fds[0]);
+      go_ = fds[1];
+      return;
+    }
+    close(fds[1]);
     gid_t group = kVolumeGid;
     if (setgroups(1, &group) != 0 || setresgid(group, group, group) != 0 ||
         setresuid(kAttackerUid, kAttackerUid, kAttackerUid) != 0) {
       _exit(3);
     }
-    timespec pause{0, 500'000};
-    for (;;) {
-      if (rename(app.c_str(), stolen.c_str()) == 0) {
-        symlink(target.c_str(), app.c_str());
-        nanosleep(&pause, nullptr);
-        unlink(app.c_str());
-        rename(stolen.c_str(), app.c_str());
-      } else {
-        symlink(target.c_str(), app.c_str());  // before the launcher made <app>: plant one
-        nanosleep(&pause, nullptr);
-        unlink(app.c_str());
+    if (attack == Attack::kAfterCheck) {
+      char byte;
+      if (read(fds[0], &byte, 1) == 1 && rename(app.c_str(), stolen.c_str()) == 0 &&
+          symlink(target.c_str(), app.c_str()) == 0) {
+        _exit(0);
       }
-      nanosleep(&pause, nullptr);
+      _exit(4);
+    }
+    // Mostly the real directory, so that the launcher's checks often pass, then the swap.
+    timespec real{0, 2'000'000};
+    timespec swapped{0, 300'000};
+    for (;;) {
+      nanosleep(&real, nullptr);
+      if (rename(app.c_str(), stolen.c_str()) != 0) continue;
+      symlink(target.c_str(), app.c_str());
+      nanosleep(&swapped, nullptr);
+      unlink(app.c_str());
+      rename(stolen.c_str(), app.c_str());
     }
   }
   ~Swapper() {
+    if (pid_ <= 0) return;
+    close(go_);
     kill(pid_, SIGKILL);
     int status = 0;
     waitpid(pid_, &status, 0);
   }
   Swapper(const Swapper&) = delete;
   Swapper& operator=(const Swapper&) = delete;
+  // kAfterCheck: swap now; true when it did.
+  bool swap_now() {
+    if (write(go_, "x", 1) != 1) return false;
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
   bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
 
  private:
   pid_t pid_ = -1;
+  int go_ = -1;
 };
 
 struct Started {
@@ -177,28 +204,52 @@ TEST_CASE("a group member swapping <app> for a symlink in a loop redirects no re
   REQUIRE(chown((evil_build / pack).c_str(), kAttackerUid, kVolumeGid) == 0);
   auto evil_before = tree(evil);
 
-  Swapper swapper(root, evil);
-  int started = 0;
+  std::string attack_name;
+  Attack attack = Attack::kLoop;
+  SUBCASE("swapped back and forth in a loop") {
+    attack = Attack::kLoop;
+    attack_name = "loop";
+  }
+  SUBCASE("swapped for good right after the launcher's check") {
+    attack = Attack::kAfterCheck;
+    attack_name = "after the check";
+  }
+  CAPTURE(attack_name);
+  int runs = attack == Attack::kLoop ? 4 : 2;
   int on_volume = 0;
-  for (int run = 0; run < 4; ++run) {
-    auto app = start_fixture({"--admin-port=0", "--app-name=fixture", "--cache-dir=" + root.string()},
-                             false);
+  for (int run = 0; run < runs; ++run) {
+    // Each run starts from the real directory in place (as root, the test undoes the swap).
+    std::error_code ec;
+    if (fs::is_symlink(root / "fixture")) fs::remove(root / "fixture");
+    if (fs::exists(root / "fixture.stolen")) fs::rename(root / "fixture.stolen", root / "fixture", ec);
+    Swapper swapper(root, evil, attack);
+    auto app = start_fixture(
+        {"--admin-port=0", "--app-name=fixture", "--cache-dir=" + root.string()}, false);
+    if (attack == Attack::kAfterCheck) {
+      REQUIRE_MESSAGE(app.launched->wait_for_err("compile cache (node + post-warm): ", 10s),
+                      app.launched->err());
+      REQUIRE(swapper.swap_now());
+    }
     bool ok = serves(app);
     CHECK_MESSAGE(ok, app.launched->err());
-    if (ok) ++started;
     app.launched->wait_for_err("compile cache on disk", 10s);
-    // Node's pages are recorded on the volume once warm (when the volume was usable).
-    app.launched->wait_for_err("node's pages", 5s);
-    if (app.launched->err().find("(volume, ") != std::string::npos) ++on_volume;
+    app.launched->wait_for_err("node's pages", 5s);  // recorded on the volume once warm
+    if (app.launched->err().find("(volume: ") != std::string::npos) ++on_volume;
+    if (attack == Attack::kLoop) CHECK(swapper.running());
     app.launched->send(SIGTERM);
     auto result = app.launched->wait(15s);
     CHECK_MESSAGE(result.exit_code == 143, result.err);
+    // Nothing was written into, nor created in, the attacker's directory.
+    CHECK_MESSAGE(tree(evil) == evil_before, app.launched->err());
   }
-  CHECK(swapper.running());
-  CHECK(started == 4);
-  MESSAGE(on_volume << " of 4 runs used the volume (the others found a symlink and fell back)");
-  // Nothing was written into, nor created in, the attacker's directory.
-  CHECK(tree(evil) == evil_before);
+  MESSAGE(on_volume << " of " << runs << " runs passed the volume's checks");
+  if (attack == Attack::kAfterCheck) {
+    CHECK(on_volume == runs);
+    // Node's cache and pages went into the directory that was checked, now renamed away.
+    CHECK(fs::exists(root / "fixture.stolen" / build_id() / knext::kVolumePagesName));
+  } else {
+    CHECK(on_volume >= 1);
+  }
   struct stat fifo {};
   REQUIRE(lstat((evil_build / pack).c_str(), &fifo) == 0);
   CHECK(S_ISFIFO(fifo.st_mode));
@@ -222,8 +273,12 @@ TEST_CASE("--user: node and the warm-up worker run as that user, with no capabil
   std::set<pid_t> seen;
   std::string statuses;
   // The worker lives only until warm-up is done: look while the app boots.
+  std::string launcher_cmdline = read_file("/proc/" + std::to_string(launcher) + "/cmdline");
   for (int i = 0; i < 400 && seen.size() < 2; ++i) {
     for (pid_t child : children_of(launcher)) {
+      // Until its exec the child is a copy of the launcher, still root: look once it is not.
+      std::string cmdline = read_file("/proc/" + std::to_string(child) + "/cmdline");
+      if (cmdline.empty() || cmdline == launcher_cmdline) continue;
       if (!seen.insert(child).second) continue;
       std::string uids = status_field(child, "Uid");
       std::string caps = status_field(child, "CapEff");
@@ -242,13 +297,19 @@ TEST_CASE("--user: node and the warm-up worker run as that user, with no capabil
   auto result = app.launched->wait(15s);
   CHECK(result.exit_code == 143);
   CHECK(result.err.find("runs as root") == std::string::npos);
-  // What the launcher made and node wrote on the volume is the user's, 0700 / 0600.
+  // What the launcher made (<app>, <build-id>: 0700) and node wrote on the volume is the user's
+  // and writable by no one else.
   int files = 0;
-  for (const auto& entry : fs::recursive_directory_iterator(v)) {
+  for (auto it = fs::recursive_directory_iterator(v); it != fs::recursive_directory_iterator();
+       ++it) {
+    const auto& entry = *it;
     struct stat st {};
     REQUIRE(lstat(entry.path().c_str(), &st) == 0);
     CHECK_MESSAGE(st.st_uid == uid, entry.path());
-    if (S_ISDIR(st.st_mode)) CHECK_MESSAGE((st.st_mode & 07777) == 0700, entry.path());
+    CHECK_MESSAGE((st.st_mode & 022) == 0, entry.path());
+    if (S_ISDIR(st.st_mode) && it.depth() < 2) {
+      CHECK_MESSAGE((st.st_mode & 07777) == 0700, entry.path());
+    }
     if (S_ISREG(st.st_mode)) {
       CHECK_MESSAGE((st.st_mode & 077) == 0, entry.path());
       ++files;
