@@ -207,9 +207,9 @@ CachePlacement place_compile_cache(const CacheOptions& options) {
                               : "volume, has build " + p.build_id);
   } else if (!p.seed_dir.empty()) {
     p.seeded_from_seed = volume_ok;
-    placed = use(dup(dirs->seed), p.seed_dir, CacheSource::kSeedReadOnly,
-                 volume_ok ? "seed, read-only while it is copied into the empty volume"
-                           : "seed, read-only");
+    placed = use(
+        dup(dirs->seed), p.seed_dir, CacheSource::kSeedReadOnly,
+        volume_ok ? "seed, read-only while it is copied into the empty volume" : "seed, read-only");
   }
   if (!placed) {
     p.seeded_from_seed = false;

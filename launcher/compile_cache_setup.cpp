@@ -79,7 +79,8 @@ EvictionReport evict_for(const CompileCacheSetup& setup) {
   EvictionReport report = evict_old_builds_at(setup.placement.dirs->volume_app.get(),
                                               setup.placement.build_id, setup.options.max_bytes);
   if (!report.error.empty()) {
-    report.error = fs::path(setup.placement.volume_dir).parent_path().string() + ": " + report.error;
+    report.error =
+        fs::path(setup.placement.volume_dir).parent_path().string() + ": " + report.error;
   }
   return report;
 }

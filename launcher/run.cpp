@@ -93,7 +93,7 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
   LaunchState state;
   state.compile_cache_dir = cache.placement.path;
   if (options.compile_cache_dir != nullptr) *options.compile_cache_dir = cache.placement.path;
-  if (cache.placement.node_dir_fd() >= 0) request.inherit_fds.push_back(cache.placement.node_dir_fd());
+  if (int fd = cache.placement.node_dir_fd(); fd >= 0) request.inherit_fds.push_back(fd);
   state.timeline = &timeline;
   state.gate_mode = gate_name(gate);
   std::unique_ptr<ControlChannel> channel;

@@ -50,8 +50,9 @@ std::vector<gid_t> groups_of(const char* name, gid_t gid) {
 Expected<RunAs> resolve_user(std::string_view spec) {
   const std::string allowed = "; use a user name, or UID or UID:GID (numbers)";
   std::string_view user = spec.substr(0, spec.find(':'));
-  std::string_view group =
-      spec.find(':') == std::string_view::npos ? std::string_view{} : spec.substr(spec.find(':') + 1);
+  std::string_view group = spec.find(':') == std::string_view::npos
+                               ? std::string_view{}
+                               : spec.substr(spec.find(':') + 1);
   if (user.empty() || (spec.find(':') != std::string_view::npos && group.empty())) {
     return Error{"--user: '" + std::string(spec) + "' is not allowed" + allowed};
   }
@@ -84,7 +85,9 @@ Expected<RunAs> resolve_user(std::string_view spec) {
 Status app_user_allowed(const std::optional<RunAs>& user, bool refuse_root, uid_t current_uid) {
   uid_t uid = user ? user->uid : current_uid;
   if (user && current_uid != 0 && uid != current_uid) {
-    return Error{"--user " + user->name + ": switching users needs the launcher to run as root (it runs as uid " + std::to_string(current_uid) + ")"};
+    return Error{"--user " + user->name +
+                 ": switching users needs the launcher to run as root (it runs as uid " +
+                 std::to_string(current_uid) + ")"};
   }
   if (uid == 0 && refuse_root) {
     return Error{"--refuse-root: the app would run as root (uid 0); pass --user NAME|UID[:GID]"};

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "common/expected.hpp"
+#include "launcher/run_as.hpp"
 #include "launcher/uv_handle.hpp"
 #include "probes/launch_state.hpp"
-#include "launcher/run_as.hpp"
 
 namespace knext {
 

@@ -221,7 +221,8 @@ TEST_CASE("a group member swapping <app> for a symlink in a loop redirects no re
     // Each run starts from the real directory in place (as root, the test undoes the swap).
     std::error_code ec;
     if (fs::is_symlink(root / "fixture")) fs::remove(root / "fixture");
-    if (fs::exists(root / "fixture.stolen")) fs::rename(root / "fixture.stolen", root / "fixture", ec);
+    if (fs::exists(root / "fixture.stolen"))
+      fs::rename(root / "fixture.stolen", root / "fixture", ec);
     Swapper swapper(root, evil, attack);
     auto app = start_fixture(
         {"--admin-port=0", "--app-name=fixture", "--cache-dir=" + root.string()}, false);

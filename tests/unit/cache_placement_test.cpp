@@ -226,7 +226,8 @@ TEST_CASE("app name: package.json's name, else the app above .next/standalone") 
   CHECK(knext::cache_app_name(o) == "shop");
   write_file(o.app_dir + "/package.json", R"({"name": 7})");
   CHECK(knext::cache_app_name(o) == "shop");
-  write_file(o.app_dir + "/package.json", "{\"name\": \"big\", \"x\": \"" + std::string(70000, 'a') + "\"}");
+  write_file(o.app_dir + "/package.json",
+             "{\"name\": \"big\", \"x\": \"" + std::string(70000, 'a') + "\"}");
   CHECK(knext::cache_app_name(o) == "shop");  // over the size cap
   fs::remove(o.app_dir + "/package.json");
   write_file(tmp / "other.json", R"({"name": "through-a-symlink"})");

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <map>
 
 #include "launcher/config.hpp"
@@ -193,4 +195,34 @@ TEST_CASE("compile-cache settings: flags, env, validation") {
     CAPTURE(bad);
     CHECK_FALSE(parse({bad}).ok());
   }
+}
+
+TEST_CASE("--user: a name from the passwd database, UID or UID:GID; --refuse-root") {
+  auto root = parse({"--user=root"});
+  REQUIRE(root.ok());
+  REQUIRE(root->user.has_value());
+  CHECK(root->user->uid == 0);
+  CHECK(root->user->gid == 0);
+  CHECK(root->user->name == "root");
+  CHECK(std::find(root->user->groups.begin(), root->user->groups.end(), 0u) !=
+        root->user->groups.end());
+  auto ids = parse({}, {{"KNEXT_USER", "64001:64002"}});
+  REQUIRE(ids.ok());
+  CHECK(ids->user->uid == 64001u);
+  CHECK(ids->user->gid == 64002u);
+  CHECK(ids->user->groups == std::vector<gid_t>{64002u});
+  CHECK_FALSE(parse({})->user.has_value());
+  CHECK(parse({"--refuse-root"})->refuse_root);
+  for (auto bad : std::vector<std::string>{"--user=no-such-user-here", "--user=1:", "--user=:1",
+                                           "--user=1:x", "--user="}) {
+    CAPTURE(bad);
+    auto c = parse({bad});
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().message.find("--user") != std::string::npos);
+    CHECK(c.error().message.find('\n') == std::string::npos);
+  }
+  CHECK_FALSE(knext::app_user_allowed(root->user, true, 0).ok());
+  CHECK(knext::app_user_allowed(ids->user, true, 0).ok());
+  CHECK_FALSE(knext::app_user_allowed(ids->user, false, 1000).ok());  // needs root to switch
+  CHECK(knext::app_user_allowed(std::nullopt, false, 0).ok());        // warned about, not refused
 }
