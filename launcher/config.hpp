@@ -21,6 +21,8 @@ enum class WarmFail { kOpen, kExit };
 // Which V8 code cache node uses: its own NODE_COMPILE_CACHE, the post-warm cache written by the
 // hook after the warm-up render (plus node's own for ESM), or none. kAuto: see README.
 enum class CompileCache { kAuto, kNode, kPostwarm, kOff };
+// Whether the launcher starts the app again in place when it exits.
+enum class RestartMode { kNever, kOnFailure };
 
 struct Config {
   Mode mode = Mode::kRun;
@@ -54,6 +56,10 @@ struct Config {
   std::string app_name;  // empty: the app directory's name
   CompileCache compile_cache = CompileCache::kAuto;
   bool prewarm_fs = true;  // page-cache prewarm while node boots
+
+  RestartMode restart = RestartMode::kNever;
+  int restart_max = 5;  // restarts allowed within restart_window
+  std::chrono::milliseconds restart_window{60'000};
 };
 
 // Looks up an environment variable; injectable so tests need not touch the real environment.
