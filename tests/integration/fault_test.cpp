@@ -4,9 +4,14 @@
 // and loopback sockets for the clients. Each test ends with the app serving or a clean, explained
 // exit. scripts/test.sh runs this binary in its own network namespace.
 #include <doctest/doctest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -385,7 +390,7 @@ struct Tmpfs {
 TEST_CASE("the cache volume fills up or disappears before the flush: the app still serves") {
   Tmpfs volume("4m");
   REQUIRE_MESSAGE(volume.mounted, "tmpfs mount needs root");
-  std::string how;
+  std::string how, expect_in_log;
   SUBCASE("disk full") {
     how = "full";
   }
@@ -412,4 +417,45 @@ TEST_CASE("the cache volume fills up or disappears before the flush: the app sti
   CHECK_MESSAGE(r.exit_code == 143, app.report());
   CHECK_MESSAGE(contains(r.err, expect_in_log), r.err);
   MESSAGE("cache volume " << how << ": launcher log:\n" << r.err);
+}
+
+// ---- finding 7: warm-up connections never take PORT as their source port
+// -------------------------
+
+TEST_CASE("warm-up refuses the app's PORT as its local port, even when it is the only one free") {
+  // In a network namespace of its own (a forked child, so nothing here changes the machine's
+  // settings) the kernel's ephemeral range is narrowed to the one port the app is yet to bind.
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    if (unshare(CLONE_NEWNET) != 0 || std::system("ip link set lo up") != 0) _exit(10);
+    std::ofstream("/proc/sys/net/ipv4/ip_local_port_range") << "40000 40000\n";
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    auto a = knext::loopback_address(40001);
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listener, 8) != 0) {
+      _exit(11);
+    }
+    std::thread server([listener] {
+      for (;;) {
+        int c = ::accept(listener, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[1024];
+        (void)::recv(c, buf, sizeof buf, 0);
+        const char reply[] = "HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        (void)::send(c, reply, sizeof reply - 1, MSG_NOSIGNAL);
+        ::close(c);
+      }
+    });
+    server.detach();
+    auto plain = knext::http_get("http://127.0.0.1:40001/", 2000);  // gets source port 40000
+    knext::avoid_local_port(40000);
+    auto avoiding = knext::http_get("http://127.0.0.1:40001/", 2000);
+    _exit(plain && plain->status == 200 && !avoiding ? 0 : 12);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK_MESSAGE(WEXITSTATUS(status) == 0,
+                "child exit " << WEXITSTATUS(status) << " (10 netns, 11 listen, 12 result)");
 }
