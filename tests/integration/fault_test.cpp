@@ -209,6 +209,7 @@ TEST_CASE("node crashes mid-request") {
     REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 15s), app.report());
     auto before = get(app.port, "/");
     REQUIRE(before.status == 200);
+    auto crashed_at = Clock::now();
     CHECK(get(app.port, "/crash").status == 0);
     // Down, then held back for the 1.5 s re-warm: /readyz 503 and PORT refusing.
     CHECK_MESSAGE(eventually([&] { return !app.ready(); }, 2s), app.report());
@@ -217,6 +218,8 @@ TEST_CASE("node crashes mid-request") {
     CHECK(!knext::loopback_accepts(app.port));
     CHECK(!app.ready());
     REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 15s), app.report());
+    double back_ms = std::chrono::duration<double, std::milli>(Clock::now() - crashed_at).count();
+    MESSAGE("crash to ready again (200 ms backoff, boot, 1.5 s warm path): " << back_ms << " ms");
     auto after = get(app.port, "/");
     CHECK(after.status == 200);
     CHECK(after.body != before.body);  // another pid: a new node process
@@ -226,6 +229,27 @@ TEST_CASE("node crashes mid-request") {
     auto r = app.launched->wait(10s);
     CHECK_MESSAGE(r.exit_code == 143, app.report());
   }
+}
+
+TEST_CASE(
+    "--gate=proxy --restart=on-failure: PORT stops accepting while node is down, then serves") {
+  App app({"--gate", "proxy", "--restart", "on-failure", "--warm-path", "/sleep/1000"},
+          {node_bin(), server("fault-server.cjs")});
+  REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 15s), app.report());
+  auto before = get(app.port, "/");
+  REQUIRE_MESSAGE(before.status == 200, before.body << "\n" << app.report());
+  CHECK(get(app.port, "/crash").status != 200);
+  REQUIRE_MESSAGE(app.log_has("restarting in", 5s), app.report());
+  CHECK_MESSAGE(eventually([&] { return !app.ready(); }, 2s), app.report());
+  // The new proxy listener answers the ready path 503 during the 1 s re-warm.
+  CHECK_MESSAGE(eventually([&] { return get(app.port, "/_knext/ready").status == 503; }, 3s),
+                app.report());
+  REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 15s), app.report());
+  CHECK(get(app.port, "/_knext/ready").status == 200);
+  auto after = get(app.port, "/");
+  CHECK_MESSAGE(after.status == 200, after.body << "\n" << app.report());
+  CHECK(after.body != before.body);
+  CHECK(contains(get(app.admin, "/metrics").body, "knext_restarts_total 1"));
 }
 
 TEST_CASE("--restart=on-failure: past --restart-max the launcher exits with the app's status") {
