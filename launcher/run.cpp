@@ -175,7 +175,7 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
       state.child_running = false;
       // PORT closes with node (handoff); the proxy stops accepting: /readyz is 503 until a
       // restarted app is warm again.
-      if (gate != GateMode::kNone) state.gate_open = false;
+      state.gate_open = false;
       if (proxy) proxy->close_listener();
       startup->child_exited();
     });
