@@ -1,5 +1,7 @@
 #include "launcher/config.hpp"
 
+#include <fmt/format.h>
+
 #include <cxxopts.hpp>
 
 #include <algorithm>
@@ -29,6 +31,15 @@ template <auto Member>
 bool set_duration(Config& c, std::string_view v) {
   auto d = parse_duration(v);
   if (!d) return false;
+  c.*Member = *d;
+  return true;
+}
+
+// A duration of zero would make the setting act at once (--warm-timeout 0 stops every app).
+template <auto Member>
+bool set_positive_duration(Config& c, std::string_view v) {
+  auto d = parse_duration(v);
+  if (!d || d->count() <= 0) return false;
   c.*Member = *d;
   return true;
 }
@@ -168,6 +179,14 @@ bool set_warm_fail(Config& c, std::string_view v) {
   return set_enum(c.warm_fail, v, kNames);
 }
 
+bool set_restart(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, RestartMode>, 2> kNames{{
+      {"never", RestartMode::kNever},
+      {"on-failure", RestartMode::kOnFailure},
+  }};
+  return set_enum(c.restart, v, kNames);
+}
+
 bool is_url_path(std::string_view v) {
   if (v.empty() || v.front() != '/') return false;
   for (unsigned char ch : v) {
@@ -230,7 +249,8 @@ const std::vector<OptionSpec>& specs() {
       {"warm-path", "Path requested before the gate opens; repeatable (default /)",
        "a URL path starting with / (no spaces)", false, add_warm_path, true, "KNEXT_WARM_PATHS"},
       {"warm-timeout", "How long warm-up may take before --warm-fail applies (default 60s)",
-       "a duration such as 60s, 90s, 2m", false, set_duration<&Config::warm_timeout>},
+       "a duration above 0 such as 60s, 90s, 2m", false,
+       set_positive_duration<&Config::warm_timeout>},
       {"warm-repeat",
        "Requests per warm path once it answers, sent together: more renders leave V8 warmer "
        "(default 8)",
@@ -266,6 +286,18 @@ const std::vector<OptionSpec>& specs() {
        "Image build step: start the app, warm it, write the compile cache to --cache-seed, stop",
        "true or false", true,
        [](Config& c, std::string_view v) { return set_mode(c, v, Mode::kPrewarm); }},
+      {"restart",
+       "Restart the app in place when it exits: never, or on-failure (non-zero exit or a signal) "
+       "(default never)",
+       "never or on-failure", false, set_restart},
+      {"restart-max",
+       "With --restart=on-failure: restarts allowed within --restart-window before the "
+       "launcher exits with the app's status (default 5)",
+       "a whole number from 1 to 1000", false, set_int<&Config::restart_max, 1, 1000>},
+      {"restart-window",
+       "With --restart=on-failure: the window --restart-max counts in (default 60s)",
+       "a duration above 0 such as 60s, 10m", false,
+       set_positive_duration<&Config::restart_window>},
   };
   return kSpecs;
 }
@@ -327,6 +359,23 @@ std::string quoted_name(const std::string& what) {
   return what.substr(start, stop == std::string::npos ? std::string::npos : stop - start);
 }
 
+// Outside input quoted in a one-line error: control bytes are shown escaped, never raw.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (unsigned char ch : text) {
+    if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else if (ch < 0x20 || ch == 0x7f) {
+      out += fmt::format("\\x{:02x}", ch);
+    } else {
+      out.push_back(static_cast<char>(ch));
+    }
+  }
+  return out;
+}
+
 std::string dashed(const std::string& name) {
   return (name.size() == 1 ? "-" : "--") + name;
 }
@@ -356,7 +405,7 @@ Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLoo
   try {
     result = options.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const cxxopts::exceptions::no_such_option& e) {
-    return Error{"unknown flag '" + dashed(quoted_name(e.what())) +
+    return Error{"unknown flag '" + printable(dashed(quoted_name(e.what()))) +
                  "'; see --help for the allowed flags (put the command and its own flags after "
                  "--)"};
   } catch (const cxxopts::exceptions::missing_argument& e) {
@@ -366,7 +415,7 @@ Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLoo
     }
     return Error{dashed(name) + " needs a value"};
   } catch (const cxxopts::exceptions::exception& e) {
-    return Error{std::string("bad command line: ") + e.what() + "; see --help"};
+    return Error{"bad command line: " + printable(e.what()) + "; see --help"};
   }
 
   if (result.count("help")) {
@@ -393,7 +442,7 @@ Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLoo
     }
     for (const auto& value : values) {
       if (!spec.set(config, value)) {
-        return Error{source + ": '" + value + "' is not allowed; use " + spec.allowed};
+        return Error{source + ": '" + printable(value) + "' is not allowed; use " + spec.allowed};
       }
     }
   }
@@ -402,6 +451,14 @@ Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLoo
   config.command.insert(config.command.end(), after_dashdash.begin(), after_dashdash.end());
   if (config.mode == Mode::kPrewarm && config.cache_seed.empty()) {
     return Error{"--prewarm needs --cache-seed DIR: where the image keeps the compile cache"};
+  }
+  if (config.admin_port != 0) {
+    auto port = env("PORT");
+    if (port && parse_int(*port, 1, 65535) == config.admin_port) {
+      return Error{"--admin-port " + std::to_string(config.admin_port) +
+                   " is the app's PORT; use another port for the admin endpoint, or 0 to turn it "
+                   "off"};
+    }
   }
   if (config.mode == Mode::kRun && !config.command.empty() && config.command.front().empty()) {
     return Error{"the command is an empty string; give a program name or path after --"};

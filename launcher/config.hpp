@@ -22,6 +22,8 @@ enum class WarmFail { kOpen, kExit };
 // Which V8 code cache node uses: its own NODE_COMPILE_CACHE, the post-warm cache written by the
 // hook after the warm-up render (plus node's own for ESM), or none. kAuto: see README.
 enum class CompileCache { kAuto, kNode, kPostwarm, kOff };
+// Whether the launcher starts the app again in place when it exits.
+enum class RestartMode { kNever, kOnFailure };
 
 struct Config {
   Mode mode = Mode::kRun;
@@ -58,6 +60,9 @@ struct Config {
 
   std::optional<RunAs> user;  // --user: node and the warm-up worker run as this user
   bool refuse_root = false;   // --refuse-root: running the app as uid 0 is an error
+  RestartMode restart = RestartMode::kNever;
+  int restart_max = 5;  // restarts allowed within restart_window
+  std::chrono::milliseconds restart_window{60'000};
 };
 
 // Looks up an environment variable; injectable so tests need not touch the real environment.

@@ -14,7 +14,8 @@ Expected<std::string> find_hook(const std::string& configured) {
   std::error_code ec;
   if (!configured.empty()) {
     if (fs::is_regular_file(configured, ec)) return fs::absolute(configured, ec).string();
-    return Error{"hook file '" + configured + "' does not exist"};
+    return Error{"hook file '" + configured + "' " +
+                 (fs::exists(configured, ec) ? "is not a regular file" : "does not exist")};
   }
   auto exe = self_exe();
   if (!exe) return Error{exe.error().message + " to find knext-hook.cjs"};

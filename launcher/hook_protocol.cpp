@@ -84,6 +84,7 @@ std::optional<HookMessage> parse_hook_message(std::string_view line) {
   HookMessage m;
   m.type = *type;
   m.host = json_string_field(line, "host").value_or("");
+  m.public_host = json_string_field(line, "publicHost").value_or("");
   m.port = static_cast<int>(json_number_field(line, "port").value_or(0));
   m.public_port = static_cast<int>(json_number_field(line, "publicPort").value_or(0));
   m.redirected = json_bool_field(line, "redirected").value_or(false);

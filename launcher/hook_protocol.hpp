@@ -8,8 +8,9 @@
 namespace knext {
 
 struct HookMessage {
-  std::string type;  // hello | listening | opened | flushed | error
+  std::string type;  // hello | listening | opened | ungated | flushed | error
   std::string host;
+  std::string public_host;  // the host the app asked to listen on ('' = all)
   int port = 0;
   int public_port = 0;
   bool redirected = false;

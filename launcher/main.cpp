@@ -9,13 +9,18 @@
 #include "launcher/log.hpp"
 #include "launcher/prewarm.hpp"
 #include "launcher/run.hpp"
+#include "launcher/signals.hpp"
 #include "launcher/timeline.hpp"
 #include "launcher/version.hpp"
 #include "probes/warm_worker.hpp"
 
 int main(int argc, char** argv) {
+  // Before anything that can block (the volume, BUILD_ID): the supervisor unblocks them once its
+  // handlers exist, and what arrived meanwhile is handled then.
+  knext::block_handled_signals();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args.front() == knext::kWarmWorkerFlag) {
+    knext::unblock_handled_signals();
     return knext::run_warm_worker({args.begin() + 1, args.end()});
   }
   auto config = knext::parse_config(args, knext::process_env());
@@ -33,7 +38,10 @@ int main(int argc, char** argv) {
     default:
       break;
   }
-  if (config->mode == knext::Mode::kBench) return knext::bench::run(*config);
+  if (config->mode == knext::Mode::kBench) {
+    knext::unblock_handled_signals();
+    return knext::bench::run(*config);
+  }
   if (auto allowed = knext::app_user_allowed(config->user, config->refuse_root, getuid());
       !allowed) {
     std::fprintf(stderr, "knext-launch: %s\n", allowed.error().message.c_str());

@@ -5,13 +5,16 @@
 
 #include <charconv>
 
+#include "common/clock.hpp"
 #include "common/loopback.hpp"
 #include "launcher/compile_cache_setup.hpp"
 #include "launcher/control_channel.hpp"
+#include "launcher/exit_status.hpp"
 #include "launcher/fs_prewarm.hpp"
 #include "launcher/hook_injection.hpp"
 #include "launcher/init_process.hpp"
 #include "launcher/log.hpp"
+#include "launcher/restart_policy.hpp"
 #include "launcher/startup_gate.hpp"
 #include "launcher/supervisor.hpp"
 #include "launcher/uv_handle.hpp"
@@ -96,40 +99,20 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
   if (int fd = cache.placement.node_dir_fd(); fd >= 0) request.inherit_fds.push_back(fd);
   state.timeline = &timeline;
   state.gate_mode = gate_name(gate);
-  std::unique_ptr<ControlChannel> channel;
+  std::string hook_path;
   if (gate == GateMode::kHandoff) {
     auto hook = find_hook(config.hook_path);
-    auto created = hook ? ControlChannel::create(loop.get())
-                        : Expected<std::unique_ptr<ControlChannel>>(hook.error());
-    if (!created) {
-      log::warn(created.error().message + "; the gate is off, the app starts ungated");
+    if (!hook) {
+      log::warn(hook.error().message + "; the gate is off, the app starts ungated");
       gate = GateMode::kNone;
       state.gate_mode = gate_name(gate);
     } else {
-      channel = std::move(*created);
-      inject_hook(request.env, *hook, channel->child_fd());
-      request.inherit_fds.push_back(channel->child_fd());
+      hook_path = *hook;
     }
   }
+  int public_port = gate != GateMode::kNone ? *public_port_from_env(request.env) : 0;
   std::unique_ptr<ProxyGate> proxy;
   int internal_port = 0;
-  if (gate == GateMode::kProxy) {
-    auto public_port = public_port_from_env(request.env);
-    auto internal = free_loopback_port();
-    proxy = std::make_unique<ProxyGate>(loop.get(), config.ready_path);
-    auto listening = internal ? proxy->listen("0.0.0.0", *public_port) : Status(internal.error());
-    if (!listening) {
-      log::warn(listening.error().message + "; the proxy gate is off, the app starts ungated");
-      proxy.reset();
-      gate = GateMode::kNone;
-      state.gate_mode = gate_name(gate);
-    } else {
-      internal_port = *internal;
-      set_env(request.env, "PORT", std::to_string(internal_port));
-      set_env(request.env, "HOSTNAME", "127.0.0.1");
-    }
-  }
-  if (gate == GateMode::kNone) state.gate_open = true;
 
   int code = 0;
   {
@@ -137,28 +120,116 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
         loop.get(),
         SupervisorOptions{config.grace, config.leftover_grace, config.signal_group, role},
         timeline);
-    StartupGate startup(loop.get(), config, timeline, state, supervisor);
-    startup.on_flushed([&] {
-      after_cache_flush(loop.get(), cache, state);
-      if (options.on_flushed) options.on_flushed(supervisor.child_pid());
-      if (!options.stop_after_flush) {
-        record_node_pages(loop.get(), config, cache.placement, cache.options.app_uid,
-                          supervisor.child_pid());
+    std::unique_ptr<StartupGate> startup;
+    std::unique_ptr<ControlChannel> channel;
+    bool first_start = true;
+    // One start of the app: a fresh control channel or proxy listener, and a fresh gate, so a
+    // restarted app is held back and warmed again before PORT opens.
+    auto prepare_start = [&]() -> Expected<SpawnRequest> {
+      SpawnRequest attempt = request;
+      startup.reset();
+      channel.reset();
+      if (gate == GateMode::kHandoff) {
+        auto created = ControlChannel::create(loop.get());
+        if (!created) {
+          log::warn(created.error().message + "; the gate is off, the app starts ungated");
+          gate = GateMode::kNone;
+          state.gate_mode = gate_name(gate);
+        } else {
+          channel = std::move(*created);
+          inject_hook(attempt.env, hook_path, channel->child_fd());
+          attempt.inherit_fds.push_back(channel->child_fd());
+        }
       }
-      if (options.stop_after_flush) {
-        supervisor.request_stop("prewarm: warm and flushed; stopping the app", 0);
+      if (gate == GateMode::kProxy) {
+        proxy = std::make_unique<ProxyGate>(loop.get(), config.ready_path);
+        auto internal = free_loopback_port();
+        auto listening =
+            internal ? proxy->listen("0.0.0.0", public_port) : Status(internal.error());
+        if (!listening) {
+          if (!first_start) return Error{"proxy gate: " + listening.error().message, 1};
+          log::warn(listening.error().message + "; the proxy gate is off, the app starts ungated");
+          proxy.reset();
+          gate = GateMode::kNone;
+          state.gate_mode = gate_name(gate);
+        } else {
+          internal_port = *internal;
+          set_env(attempt.env, "PORT", std::to_string(internal_port));
+          set_env(attempt.env, "HOSTNAME", "127.0.0.1");
+        }
       }
-    });
+      state.gate_open = gate == GateMode::kNone;
+      startup = std::make_unique<StartupGate>(loop.get(), config, timeline, state, supervisor);
+      bool record_pages = first_start && !options.stop_after_flush;
+      startup->on_flushed([&, record_pages] {
+        after_cache_flush(loop.get(), cache, state);
+        if (options.on_flushed) options.on_flushed(supervisor.child_pid());
+        if (record_pages) {
+          record_node_pages(loop.get(), config, cache.placement, cache.options.app_uid,
+                            supervisor.child_pid());
+        }
+        if (options.stop_after_flush) {
+          supervisor.request_stop("prewarm: warm and flushed; stopping the app", 0);
+        }
+      });
+      return attempt;
+    };
+    auto begin_gate = [&] {
+      state.child_running = true;
+      if (channel) {
+        channel->close_child_end();
+        startup->start_handoff(std::move(channel), public_port);
+      }
+      if (proxy) startup->start_proxy(*proxy, internal_port);
+    };
+
+    RestartPolicy policy(config.restart, config.restart_max, config.restart_window);
     supervisor.on_child_exit([&](int) {
       state.child_running = false;
-      startup.child_exited();
+      // PORT closes with node (handoff); the proxy stops accepting: /readyz is 503 until a
+      // restarted app is warm again.
+      state.gate_open = false;
+      if (proxy) proxy->close_listener();
+      startup->child_exited();
     });
-    auto started = supervisor.start(request);
+    supervisor.on_gone(
+        [&](int wait_status) -> std::optional<std::chrono::milliseconds> {
+          int exit_code = exit_code_from_wait_status(wait_status);
+          auto decision = policy.on_exit(exit_code, supervisor.shutting_down(), SteadyClock::now());
+          if (!decision.restart) {
+            if (config.restart != RestartMode::kNever) {
+              log::warn(fmt::format("the app exited with {}; not restarting: {}", exit_code,
+                                    decision.reason));
+            }
+            return std::nullopt;
+          }
+          log::warn(fmt::format("the app exited with {}; restarting in {}ms ({})", exit_code,
+                                decision.delay.count(), decision.reason));
+          return decision.delay;
+        },
+        [&] {
+          auto attempt = prepare_start();
+          if (!attempt) {
+            supervisor.request_shutdown("restart: " + attempt.error().message, 1);
+            return;
+          }
+          if (!supervisor.restart(*attempt)) return;
+          ++state.restarts;
+          timeline.mark("restart", fmt::format("restart {}", state.restarts));
+          begin_gate();
+        });
+
+    auto first = prepare_start();
+    first_start = false;
+    if (!first) {
+      log::error(first.error().message);
+      return first.error().code;
+    }
+    auto started = supervisor.start(*first);
     if (!started) {
       log::error(fmt::format("{} (exit {})", started.error().message, started.error().code));
       return started.error().code;
     }
-    state.child_running = true;
     auto fs_prewarm =
         start_fs_prewarm(loop.get(), config, cache.placement, cache.options.app_uid, timeline);
     start_cache_maintenance(loop.get(), cache);
@@ -171,11 +242,7 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
         admin.reset();
       }
     }
-    if (channel) {
-      channel->close_child_end();
-      startup.start_handoff(std::move(channel));
-    }
-    if (proxy) startup.start_proxy(*proxy, internal_port);
+    begin_gate();
     code = supervisor.wait();
   }
   log::info(fmt::format("exiting with code {}", code));

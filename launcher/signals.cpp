@@ -16,6 +16,24 @@ const std::vector<int>& forwarded_signals() {
   return kSignals;
 }
 
+namespace {
+void set_handled_signals_blocked(bool blocked) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signum : forwarded_signals()) sigaddset(&set, signum);
+  sigaddset(&set, SIGCHLD);
+  pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
+}  // namespace
+
+void block_handled_signals() {
+  set_handled_signals_blocked(true);
+}
+
+void unblock_handled_signals() {
+  set_handled_signals_blocked(false);
+}
+
 bool is_shutdown_signal(int signum) {
   return signum == SIGTERM || signum == SIGINT;
 }

@@ -24,6 +24,7 @@ StartupGate::StartupGate(uv_loop_t* loop, const Config& config, Timeline& timeli
       supervisor_(supervisor),
       deadline_timer_(loop),
       flush_timer_(loop),
+      port_check_(loop),
       deadline_(std::chrono::steady_clock::now() + config.warm_timeout) {}
 
 StartupGate::~StartupGate() = default;
@@ -42,7 +43,8 @@ void StartupGate::prepare_warmup() {
   }
 }
 
-void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel) {
+void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel, int public_port) {
+  public_port_ = public_port;
   prepare_warmup();
   channel_ = std::move(channel);
   channel_->start([this](const HookMessage& m) { on_hook_message(m); },
@@ -64,23 +66,32 @@ void StartupGate::on_hook_message(const HookMessage& m) {
     timeline_.mark("hook-loaded", "node " + m.node_version);
   } else if (m.type == "listening") {
     listening_ = true;
+    public_host_ = m.public_host;
     if (!m.redirected) {
       // The hook fell back to the app's own listen on PORT: nothing is gated any more.
-      log::warn(
-          fmt::format("hook could not hold the public port back ({}); port {} is open "
-                      "without warm-up",
-                      last_hook_error_.empty() ? "no reason given" : last_hook_error_, m.port));
+      log::warn(fmt::format(
+          "hook could not hold the public port back ({}); port {} is open "
+          "without warm-up",
+          last_hook_error_.empty() ? "no reason given" : last_hook_error_, public_port_));
       deadline_timer_.stop();
-      state_.gate_open = true;
-      timeline_.mark("gate-open", "not gated");
+      open_when_port_accepts("not gated");
       return;
     }
     timeline_.mark("server-listening-internal", fmt::format("{}:{}", m.host, m.port));
     begin_warmup(m.host, m.port);
-  } else if (m.type == "opened") {
+  } else if (m.type == "ungated") {
+    if (ungated_) return;
+    ungated_ = true;
+    listening_ = true;
     deadline_timer_.stop();
-    state_.gate_open = true;
-    timeline_.mark("gate-open", fmt::format("public port {}", m.port));
+    if (warmup_) warmup_->cancel();
+    log::warn(
+        fmt::format("the gate cannot hold this app back ({}); running ungated: ready once "
+                    "port {} accepts",
+                    m.message.empty() ? "no reason given" : m.message, public_port_));
+    open_when_port_accepts("not gated: " + m.message);
+  } else if (m.type == "opened") {
+    open_when_port_accepts(fmt::format("public port {}", public_port_));
   } else if (m.type == "flushed") {
     flush_timer_.stop();
     if (m.ok) {
@@ -96,14 +107,32 @@ void StartupGate::on_hook_message(const HookMessage& m) {
   }
 }
 
+void StartupGate::open_when_port_accepts(const std::string& detail) {
+  if (state_.gate_open || port_check_.running()) return;
+  port_check_.start(
+      public_host_, public_port_,
+      [this, detail] {
+        listening_ = true;
+        deadline_timer_.stop();
+        state_.gate_open = true;
+        timeline_.mark("gate-open", detail);
+      },
+      [this](const std::string& error) {
+        log::warn(
+            fmt::format("port {} does not accept connections yet ({}); not ready until it "
+                        "does",
+                        public_port_, error));
+      });
+}
+
 void StartupGate::on_channel_closed() {
   if (warmup_) warmup_->cancel();
-  deadline_timer_.stop();
   // Node exiting closes the channel too; only an early close of a running app is news.
   if (state_.gate_open || !state_.child_running || supervisor_.shutting_down()) return;
   log::warn(
       "the node hook's control channel closed before the gate opened; the hook fails "
-      "open, so the app listens on PORT without warm-up");
+      "open, so the app listens on PORT without warm-up: ready once PORT accepts");
+  open_when_port_accepts("not gated: control channel closed");
 }
 
 void StartupGate::begin_warmup(const std::string& host, int port) {
@@ -194,6 +223,7 @@ void StartupGate::on_deadline() {
 
 void StartupGate::child_exited() {
   deadline_timer_.stop();
+  port_check_.stop();
   if (warmup_) warmup_->cancel();
 }
 

@@ -7,6 +7,7 @@
 
 #include "launcher/config.hpp"
 #include "launcher/control_channel.hpp"
+#include "launcher/port_check.hpp"
 #include "launcher/supervisor.hpp"
 #include "launcher/timeline.hpp"
 #include "launcher/uv_handle.hpp"
@@ -26,8 +27,9 @@ class StartupGate {
   StartupGate(const StartupGate&) = delete;
   StartupGate& operator=(const StartupGate&) = delete;
 
-  // Handoff: listens to the hook on `channel` (already spawned with the child's end).
-  void start_handoff(std::unique_ptr<ControlChannel> channel);
+  // Handoff: listens to the hook on `channel` (already spawned with the child's end); the app's
+  // public port is `public_port`.
+  void start_handoff(std::unique_ptr<ControlChannel> channel, int public_port);
   // Proxy: the child listens on 127.0.0.1:internal_port; `gate` holds PORT until warm.
   void start_proxy(ProxyGate& gate, int internal_port);
   void child_exited();
@@ -43,6 +45,8 @@ class StartupGate {
   void open_gate();
   void on_deadline();
   void prepare_warmup();
+  // The gate counts as open once a connect to the public port completes, not on the hook's word.
+  void open_when_port_accepts(const std::string& detail);
 
   uv_loop_t* loop_;
   const Config& config_;
@@ -55,9 +59,13 @@ class StartupGate {
   std::unique_ptr<WarmUp> warmup_;
   Timer deadline_timer_;
   Timer flush_timer_;
+  PortCheck port_check_;
+  int public_port_ = 0;
+  std::string public_host_;
   std::chrono::steady_clock::time_point deadline_;
   std::string last_hook_error_;
   bool listening_ = false;
+  bool ungated_ = false;
   bool open_requested_ = false;
   std::function<void()> on_flushed_;
 };

@@ -22,7 +22,8 @@ Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options, Timeline& tim
       timeline_(timeline),
       grace_timer_(loop),
       leftover_timer_(loop),
-      leftover_poll_(loop) {}
+      leftover_poll_(loop),
+      restart_timer_(loop) {}
 
 Status Supervisor::start(const SpawnRequest& request) {
   std::vector<int> signals = forwarded_signals();
@@ -47,6 +48,9 @@ Status Supervisor::start(const SpawnRequest& request) {
   }
   // The launcher writes to sockets; a peer hanging up must not kill PID 1.
   ::signal(SIGPIPE, SIG_IGN);
+  // Blocked since main: what arrived before the handlers existed is delivered now and handled
+  // once the loop runs.
+  unblock_handled_signals();
 
   auto pid = spawn_child(request);
   if (!pid) {
@@ -54,6 +58,24 @@ Status Supervisor::start(const SpawnRequest& request) {
   }
   child_ = *pid;
   timeline_.mark("child-spawned", fmt::format("pid {}: {}", child_, request.argv.front()));
+  return ok_status();
+}
+
+Status Supervisor::restart(const SpawnRequest& request) {
+  child_status_.reset();
+  grace_expired_ = false;
+  killing_leftovers_ = false;
+  auto pid = spawn_child(request);
+  if (!pid) {
+    int code = exit_code_from_spawn_errno(pid.error().code);
+    log::error(fmt::format("restart: {} (exit {})", pid.error().message, code));
+    exit_override_ = code;
+    finish();
+    return Error{pid.error().message, code};
+  }
+  child_ = *pid;
+  timeline_.mark("child-spawned",
+                 fmt::format("pid {}: {} (restart)", child_, request.argv.front()));
   return ok_status();
 }
 
@@ -95,7 +117,19 @@ void Supervisor::on_signal(int signum) {
   }
   if (!is_shutdown_signal(signum) || shutdown_started_) return;
   shutdown_started_ = SteadyClock::now();
-  if (child_status_) return;
+  if (restart_timer_.active()) {
+    restart_timer_.stop();
+    log::info(
+        fmt::format("{} while waiting to restart the app: not restarting; exiting with its "
+                    "last status {}",
+                    signal_name(signum), exit_code_from_wait_status(*child_status_)));
+    finish();
+    return;
+  }
+  if (child_status_) {
+    if (!done_ && !has_children()) finish();  // e.g. a restart that could not be prepared
+    return;
+  }
   timeline_.mark("shutdown", fmt::format("{} forwarded; grace {}ms", signal_name(signum),
                                          options_.grace.count()));
   grace_timer_.start(static_cast<uint64_t>(options_.grace.count()), 0,
@@ -162,8 +196,8 @@ std::chrono::milliseconds Supervisor::leftover_budget() const {
 void Supervisor::kill_leftovers() {
   if (done_) return;
   if (killing_leftovers_) {
-    log::warn("leftover processes could not be reaped after SIGKILL; exiting anyway");
-    finish();
+    log::warn("leftover processes could not be reaped after SIGKILL; going on anyway");
+    all_gone();
     return;
   }
   killing_leftovers_ = true;
@@ -180,7 +214,21 @@ void Supervisor::kill_leftovers() {
 }
 
 void Supervisor::check_leftovers() {
-  if (!done_ && !has_children()) finish();
+  if (!done_ && !restart_timer_.active() && !has_children()) all_gone();
+}
+
+void Supervisor::all_gone() {
+  leftover_timer_.stop();
+  leftover_poll_.stop();
+  if (!shutdown_started_ && decide_restart_ && child_status_) {
+    if (auto delay = decide_restart_(*child_status_)) {
+      restart_timer_.start(static_cast<uint64_t>(delay->count()), 0, [this] {
+        if (on_restart_) on_restart_();
+      });
+      return;
+    }
+  }
+  finish();
 }
 
 void Supervisor::finish() {

@@ -34,6 +34,18 @@ class Supervisor {
 
   // Installs signal handling, then spawns. On failure the error's code is the exit code to use.
   Status start(const SpawnRequest& request);
+  // Called once the child and its leftovers are gone, unless the launcher is stopping: a delay
+  // means "start it again after this long" (on_restart then spawns with restart()); nothing
+  // means exit with the child's status.
+  using RestartDecider = std::function<std::optional<std::chrono::milliseconds>(int wait_status)>;
+  void on_gone(RestartDecider decide, std::function<void()> on_restart) {
+    decide_restart_ = std::move(decide);
+    on_restart_ = std::move(on_restart);
+  }
+  // Spawns the next child after a restart was decided. A failure ends the launcher with the
+  // error's code.
+  Status restart(const SpawnRequest& request);
+  bool restart_pending() const { return restart_timer_.active(); }
   // Runs the loop until the child and its leftovers are gone; returns the exit code.
   int wait();
 
@@ -56,6 +68,7 @@ class Supervisor {
   void on_grace_expired();
   void check_leftovers();
   void kill_leftovers();
+  void all_gone();
   void finish();
   int send_to_child(int signum);
   std::chrono::milliseconds leftover_budget() const;
@@ -67,6 +80,7 @@ class Supervisor {
   Timer grace_timer_;
   Timer leftover_timer_;
   Timer leftover_poll_;
+  mutable Timer restart_timer_;
   pid_t child_ = -1;
   std::optional<int> child_status_;
   std::optional<SteadyClock::time_point> shutdown_started_;
@@ -75,6 +89,8 @@ class Supervisor {
   bool done_ = false;
   std::optional<int> exit_override_;
   std::function<void(int)> on_child_exit_;
+  RestartDecider decide_restart_;
+  std::function<void()> on_restart_;
 };
 
 }  // namespace knext

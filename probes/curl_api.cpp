@@ -1,6 +1,8 @@
 #include "probes/curl_api.hpp"
 
 #include <dlfcn.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <mutex>
 
@@ -52,7 +54,34 @@ size_t append_body(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
+std::atomic<int> g_avoided_port{0};
+
+// Binds the new socket to an ephemeral port of the kernel's choosing and fails the attempt if
+// that is the avoided one; the caller's retry then gets another.
+int refuse_avoided_port(void*, curl_socket_t fd, curlsocktype purpose) {
+  int avoided = g_avoided_port.load();
+  if (purpose != CURLSOCKTYPE_IPCXN || avoided == 0) return CURL_SOCKOPT_OK;
+  int family = 0;
+  socklen_t len = sizeof family;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) != 0) return CURL_SOCKOPT_OK;
+  sockaddr_storage any{};
+  len = family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (family != AF_INET && family != AF_INET6) return CURL_SOCKOPT_OK;
+  any.ss_family = static_cast<sa_family_t>(family);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&any), len) != 0) return CURL_SOCKOPT_OK;
+  sockaddr_storage bound{};
+  len = sizeof bound;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return CURL_SOCKOPT_OK;
+  int port = family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return port == avoided ? CURL_SOCKOPT_ERROR : CURL_SOCKOPT_OK;
+}
+
 }  // namespace
+
+void avoid_local_port(int port) {
+  g_avoided_port = port;
+}
 
 Expected<const CurlApi*> curl_api() {
   static std::once_flag once;
@@ -75,6 +104,7 @@ Expected<HttpResponse> http_get(const std::string& url, long timeout_ms,
   c.easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
   c.easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, append_body);
   c.easy_setopt(easy.get(), CURLOPT_WRITEDATA, &response.body);
+  c.easy_setopt(easy.get(), CURLOPT_SOCKOPTFUNCTION, refuse_avoided_port);
   if (cancel != nullptr) {
     c.easy_setopt(easy.get(), CURLOPT_NOPROGRESS, 0L);
     c.easy_setopt(easy.get(), CURLOPT_XFERINFOFUNCTION, check_cancel);

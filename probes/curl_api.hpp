@@ -42,6 +42,10 @@ struct HttpResponse {
   std::string body;
 };
 
+// Every later http_get in this process refuses `port` as its connection's local port (0: none):
+// the warm-up must not take the app's PORT as a source port while the app is yet to bind it.
+void avoid_local_port(int port);
+
 // One blocking GET, redirects not followed (run off the loop thread: bench, warm-up, tests).
 // A set `cancel` flag aborts the transfer within a few ms.
 Expected<HttpResponse> http_get(const std::string& url, long timeout_ms,

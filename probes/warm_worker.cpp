@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -104,6 +105,7 @@ Expected<WarmPathStatus> parse_warm_result(std::string_view line) {
 }
 
 int run_warm_worker(const std::vector<std::string>& paths) {
+  if (const char* port = std::getenv("PORT")) avoid_local_port(std::atoi(port));
   // Load libcurl now, while node is still booting.
   if (auto api = curl_api(); !api) {
     std::fprintf(stderr, "knext-launch: warm-up: %s\n", api.error().message.c_str());

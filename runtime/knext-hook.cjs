@@ -230,6 +230,21 @@
     return { o: o, cb: cb };
   }
 
+  function passesHandle(args) {
+    var first = args[0];
+    if (first === null || typeof first !== 'object') return false;
+    return first.fd !== undefined || first.handle !== undefined || first._handle !== undefined;
+  }
+
+  function clusterPrimary() {
+    try {
+      var cluster = require('cluster');
+      return cluster.isPrimary && Object.keys(cluster.workers || {}).length > 0;
+    } catch (_) {
+      return false;
+    }
+  }
+
   function isHttpServer(server) {
     var http = require('http'); // loaded already if the app made an http.Server
     if (server instanceof http.Server) return 'http';
@@ -252,6 +267,7 @@
     var args = arguments;
     var server = this;
     var plan = null;
+    var ungated = '';
     if (st.watching && st.alive) {
       try {
         var parsed = parseListen(args);
@@ -260,12 +276,22 @@
           if (kind) {
             plan = parsed;
             plan.kind = kind;
+          } else {
+            ungated = clusterPrimary() ? 'a cluster primary listens on PORT for its workers'
+              : 'a net.Server that is not an http/https server listens on PORT';
           }
+        } else if (passesHandle(args)) {
+          ungated = 'a listen on a handle or fd, which may be PORT';
         }
       } catch (e) {
         reportError('listen inspect', e);
         plan = null;
       }
+    }
+    if (ungated) {
+      // Cannot be held back: say so, and let the launcher follow the port instead of waiting.
+      stopWatching();
+      send({ type: 'ungated', port: publicPort, message: ungated });
     }
     if (!plan) return origListen.apply(server, args);
 

@@ -77,6 +77,15 @@ else
   tail -20 "$LOGS/setup-queue-proxy.log"
   add_counts gate-setup 0 1
 fi
+# Process and volume faults: loopback ports of their own, so a fresh network namespace too.
+run_fault_tests() {
+  if unshare --net true 2>/dev/null; then
+    unshare --net sh -c 'ip link set lo up && exec "$0" "$@"' "$ROOT/build/tests/fault-tests" "$@"
+  else
+    "$ROOT/build/tests/fault-tests" "$@"
+  fi
+}
+run_doctest fault run_fault_tests
 if compgen -G "$ROOT/tests/hook/*.test.cjs" >/dev/null; then
   run_node_tests hook "tests/hook"
 fi

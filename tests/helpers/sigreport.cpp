@@ -19,7 +19,12 @@ int main() {
     int sig = sigwaitinfo(&all, &info);
     if (sig < 0) continue;
     if (sig == SIGCHLD) continue;
-    std::printf("got SIG%s\n", sigabbrev_np(sig));
+    const char* name = sigabbrev_np(sig);
+    if (name != nullptr) {
+      std::printf("got SIG%s\n", name);
+    } else {
+      std::printf("got SIGRTMIN+%d\n", sig - SIGRTMIN);
+    }
     std::fflush(stdout);
     if (sig == SIGTERM || sig == SIGINT) return 0;
   }

@@ -226,3 +226,52 @@ TEST_CASE("--user: a name from the passwd database, UID or UID:GID; --refuse-roo
   CHECK_FALSE(knext::app_user_allowed(ids->user, false, 1000).ok());  // needs root to switch
   CHECK(knext::app_user_allowed(std::nullopt, false, 0).ok());        // warned about, not refused
 }
+
+TEST_CASE("--admin-port equal to PORT is refused, naming both") {
+  auto same = parse({"--admin-port=8080"}, {{"PORT", "8080"}});
+  REQUIRE_FALSE(same.ok());
+  CHECK(same.error().message.find("--admin-port 8080 is the app's PORT") != std::string::npos);
+  auto from_env = parse({}, {{"PORT", "9901"}});  // the default admin port
+  CHECK_FALSE(from_env.ok());
+  CHECK(parse({"--admin-port=0"}, {{"PORT", "9901"}}).ok());
+  CHECK(parse({"--admin-port=9902"}, {{"PORT", "9901"}}).ok());
+}
+
+TEST_CASE("--warm-timeout and --restart-window must be above 0") {
+  auto zero = parse({"--warm-timeout=0"});
+  REQUIRE_FALSE(zero.ok());
+  CHECK(zero.error().message.find("above 0") != std::string::npos);
+  CHECK_FALSE(parse({"--warm-timeout=0ms"}).ok());
+  CHECK_FALSE(parse({"--restart-window=0"}).ok());
+  CHECK(parse({"--warm-timeout=1ms"}).ok());
+}
+
+TEST_CASE("a newline or control byte in a value is escaped: the error stays one line") {
+  auto nl = parse({"--grace=5\nsecond line"});
+  REQUIRE_FALSE(nl.ok());
+  CHECK(nl.error().message.find('\n') == std::string::npos);
+  CHECK(nl.error().message.find("5\\nsecond line") != std::string::npos);
+  auto separate = parse({"--warm-path", "/a\nb"});  // a value given as its own argument
+  REQUIRE_FALSE(separate.ok());
+  CHECK(separate.error().message.find("'/a\\nb' is not allowed") != std::string::npos);
+  auto env = parse({}, {{"KNEXT_LOG_FORMAT", "te\x1bxt\r"}});
+  REQUIRE_FALSE(env.ok());
+  CHECK(env.error().message.find("'te\\x1bxt\\x0d'") != std::string::npos);
+}
+
+TEST_CASE("restart policy flags: defaults, values, validation") {
+  auto defaults = parse({});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->restart == knext::RestartMode::kNever);
+  CHECK(defaults->restart_max == 5);
+  CHECK(defaults->restart_window == std::chrono::seconds(60));
+  auto set = parse({"--restart=on-failure", "--restart-max=3"}, {{"KNEXT_RESTART_WINDOW", "2m"}});
+  REQUIRE(set.ok());
+  CHECK(set->restart == knext::RestartMode::kOnFailure);
+  CHECK(set->restart_max == 3);
+  CHECK(set->restart_window == std::chrono::minutes(2));
+  auto bad = parse({"--restart=always"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("never or on-failure") != std::string::npos);
+  CHECK_FALSE(parse({"--restart-max=0"}).ok());
+}
