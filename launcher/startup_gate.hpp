@@ -39,6 +39,9 @@ class StartupGate {
   void on_channel_closed();
   void begin_warmup(const std::string& host, int port);
   void on_warm_done(bool all_ok);
+  void on_warm_path(const WarmPathStatus& s);
+  void start_background();
+  void on_background_done(size_t warmed, size_t total, const std::string& reason);
   void flush_then_open();
   void open_gate();
   void on_deadline();
@@ -59,6 +62,8 @@ class StartupGate {
   std::string last_hook_error_;
   bool listening_ = false;
   bool open_requested_ = false;
+  bool background_started_ = false;
+  int node_pid_ = 0;  // from the hook's hello
   std::function<void()> on_flushed_;
 };
 

@@ -1,0 +1,56 @@
+#include "probes/warm_convergence.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace knext {
+
+RepeatVerdict judge_repeats(std::span<const double> latencies_ms, std::optional<double> steady_ms,
+                            const ConvergenceRule& rule) {
+  size_t n = latencies_ms.size();
+  if (n == 0) return RepeatVerdict::kRepeat;
+  double last = latencies_ms[n - 1];
+  if (steady_ms && last <= *steady_ms * (1 + rule.steady_tolerance) + rule.noise_ms) {
+    return RepeatVerdict::kConverged;
+  }
+  if (n >= 2) {
+    double before = latencies_ms[n - 2];
+    if (!steady_ms &&
+        std::abs(last - before) <= std::max(rule.pair_tolerance * before, rule.noise_ms)) {
+      return RepeatVerdict::kConverged;
+    }
+    if (last >= before - rule.noise_ms) return RepeatVerdict::kNoGain;
+  }
+  if (static_cast<int>(n) >= rule.cap) return RepeatVerdict::kCapped;
+  return RepeatVerdict::kRepeat;
+}
+
+const char* verdict_name(RepeatVerdict verdict) {
+  switch (verdict) {
+    case RepeatVerdict::kRepeat:
+      return "repeating";
+    case RepeatVerdict::kConverged:
+      return "converged";
+    case RepeatVerdict::kNoGain:
+      return "no-gain";
+    case RepeatVerdict::kCapped:
+      return "capped";
+  }
+  return "repeating";
+}
+
+bool mostly_waiting(std::span<const CpuSample> samples, double window_ms, double max_cpu_fraction) {
+  if (samples.size() < 2) return false;
+  const CpuSample& last = samples.back();
+  size_t first = samples.size() - 1;
+  while (first > 0 && last.at_ms - samples[first].at_ms < window_ms) --first;
+  const CpuSample& start = samples[first];
+  double wall = last.at_ms - start.at_ms;
+  if (wall < window_ms) return false;
+  for (size_t i = first; i < samples.size(); ++i) {
+    if (!samples[i].sleeping) return false;
+  }
+  return last.cpu_ms - start.cpu_ms <= max_cpu_fraction * wall;
+}
+
+}  // namespace knext
