@@ -237,9 +237,7 @@ void StartupGate::on_warm_done(bool all_ok) {
     return;
   }
   if (config_.warm_fail == WarmFail::kExit) {
-    supervisor_.request_shutdown("warm-up failed within " +
-                                     std::to_string(config_.warm_timeout.count()) +
-                                     "ms: " + failures + "; stopping (--warm-fail=exit)",
+    supervisor_.request_shutdown("warm-up failed: " + failures + "; stopping (--warm-fail=exit)",
                                  kStartupFailedExit);
     return;
   }

@@ -414,7 +414,7 @@ void warm_background(Worker& worker, const Target& target, const std::vector<std
                       known ? std::optional<double>(known->steady_ms) : std::nullopt);
     warmer.run(nullptr, deadline);
     if (warmer.status().state == WarmState::kFailed && warmer.status().last_status != 0) {
-      worker.log("warn", fmt::format("background warm-up of {} answered HTTP {}; not retried", path,
+      worker.log("info", fmt::format("background warm-up of {} answered HTTP {}; not retried", path,
                                      warmer.status().last_status));
     }
     ++warmed;
