@@ -994,7 +994,7 @@ TEST_CASE(
       steady.push_back(s.ms);
     }
     double m = median(steady);
-    MESSAGE(route << ": first after background warming " << fixed1(next.ms)
+    MESSAGE(std::string(route) << ": first after background warming " << fixed1(next.ms)
                   << " ms, steady median " << fixed1(m) << " ms");
     CHECK_MESSAGE(next.ms <= kWarmFactor * m, route << " first " << fixed1(next.ms) << " ms > "
                                                     << kWarmFactor << " x steady median "
