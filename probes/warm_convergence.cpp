@@ -15,11 +15,20 @@ RepeatVerdict judge_repeats(std::span<const double> latencies_ms, std::optional<
   }
   if (n >= 2) {
     double before = latencies_ms[n - 2];
-    if (!steady_ms &&
-        std::abs(last - before) <= std::max(rule.pair_tolerance * before, rule.noise_ms)) {
-      return RepeatVerdict::kConverged;
+    double best = *std::min_element(latencies_ms.begin(), latencies_ms.end());
+    auto near = [&](double a, double b) {
+      return std::abs(a - b) <= std::max(rule.pair_tolerance * b, rule.noise_ms);
+    };
+    // Two repeats agreeing at (or near) the best latency seen: converged.
+    if (!steady_ms && near(last, before) && near(last, best)) return RepeatVerdict::kConverged;
+    // Two repeats in a row without a new best (beyond noise): more cannot pay. One is not
+    // enough: single latencies on a busy machine jump around.
+    if (n >= 3) {
+      double best_before = *std::min_element(latencies_ms.begin(), latencies_ms.end() - 2);
+      if (before >= best_before - rule.noise_ms && last >= best_before - rule.noise_ms) {
+        return RepeatVerdict::kNoGain;
+      }
     }
-    if (last >= before - rule.noise_ms) return RepeatVerdict::kNoGain;
   }
   if (static_cast<int>(n) >= rule.cap) return RepeatVerdict::kCapped;
   return RepeatVerdict::kRepeat;

@@ -16,8 +16,8 @@ struct ConvergenceRule {
 
 enum class RepeatVerdict {
   kRepeat,     // the last repeat still got faster: one more pays
-  kConverged,  // at the steady latency (or two repeats agree)
-  kNoGain,     // the last repeat was not faster than the one before: more cannot pay
+  kConverged,  // at the steady latency (or two repeats agree near the best seen)
+  kNoGain,     // two repeats in a row not faster than the best before them: more cannot pay
   kCapped,     // --warm-repeat requests sent
 };
 

@@ -18,6 +18,12 @@ void add_once(std::vector<std::string>& out, const std::string& path) {
 
 }  // namespace
 
+bool asked_for(const WarmPlanInput& in, const std::string& path) {
+  if (in.explicit_paths.empty()) return path == "/";
+  return std::find(in.explicit_paths.begin(), in.explicit_paths.end(), path) !=
+         in.explicit_paths.end();
+}
+
 WarmPlan plan_warm_paths(const WarmPlanInput& in, const std::optional<WarmRecord>& record) {
   WarmPlan plan;
   for (const auto& p : in.explicit_paths) add_once(plan.critical, p);

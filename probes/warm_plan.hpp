@@ -24,6 +24,10 @@ struct WarmPlanInput {
 // Critical: the explicit list if given, else "/" plus the paths the record marks critical, else
 // "/"; at --prewarm also every discovered route. Background (auto only): every other discovered
 // route. --warm-skip removes discovered and recorded paths, never an explicit one.
+// The path was asked for: an explicit --warm-path, or "/" without any. Only these decide whether
+// warm-up failed and are the critical paths --prewarm records.
+bool asked_for(const WarmPlanInput& in, const std::string& path);
+
 WarmPlan plan_warm_paths(const WarmPlanInput& in, const std::optional<WarmRecord>& record);
 
 }  // namespace knext

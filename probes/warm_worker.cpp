@@ -127,6 +127,9 @@ class Worker {
     return stopped_;
   }
   const std::atomic<bool>* cancel_flag() const { return &cancel_; }
+  // Some request got an HTTP answer: the server is up, so a request it sits on is the app's
+  // own waiting (before that it may be a server that never answers at all).
+  std::atomic<bool> server_answered{false};
 
   std::vector<std::thread> left_running;  // requests the gate stopped waiting for
 
@@ -184,7 +187,7 @@ class Flight {
     std::unique_lock lock(state_->mutex);
     for (;;) {
       if (state_->changed.wait_for(lock, kCpuPoll, [&] { return state_->done; })) break;
-      if (cpu == nullptr) continue;
+      if (cpu == nullptr || !worker.server_answered) continue;
       auto now = Clock::now();
       if (auto s = cpu->sample(ms_between(start, now))) samples.push_back(*s);
       if (mostly_waiting(samples, kWaitWindowMs, kWaitCpuFraction)) {
@@ -226,12 +229,14 @@ bool is_ok(long status) {
 // Warms one path: retries until a definitive answer, then repeats while they pay.
 class PathWarmer {
  public:
+  // background: reported as not critical (its failure never fails warm-up); after_gate: sent
+  // only while no user request is in flight.
   PathWarmer(Worker& worker, const Target& target, std::string path, bool background,
-             std::optional<double> steady_ms)
-      : worker_(worker), target_(target), steady_ms_(steady_ms) {
+             std::optional<double> steady_ms, bool after_gate)
+      : worker_(worker), target_(target), steady_ms_(steady_ms), after_gate_(after_gate) {
     s_.path = std::move(path);
     s_.background = background;
-    s_.holds_gate = !background;
+    s_.holds_gate = !after_gate;
     rule_.cap = target.cap;
   }
 
@@ -283,7 +288,7 @@ class PathWarmer {
       worker_.report(s_);
       auto outcome = send(cpu, deadline);
       if (!outcome) return;
-      if (!*outcome) return finish(WarmState::kOk, s_.background ? "budget" : "timeout");
+      if (!*outcome) return finish(WarmState::kOk, after_gate_ ? "budget" : "timeout");
       const auto& response = (*outcome)->response;
       if (!response || !is_ok(response->status)) {
         if (!response) s_.last_error = response.error().message;
@@ -306,7 +311,7 @@ class PathWarmer {
   // nullopt when the request was left running (waiting on the app).
   std::optional<std::optional<Flight::Outcome>> send(const ThreadCpu* cpu,
                                                      Clock::time_point deadline) {
-    if (s_.background && !worker_.wait_idle(deadline)) return std::optional<Flight::Outcome>();
+    if (after_gate_ && !worker_.wait_idle(deadline)) return std::optional<Flight::Outcome>();
     long left = ms_left(deadline);
     if (left <= 0 || worker_.stopped()) return std::optional<Flight::Outcome>();
     ++s_.attempts;
@@ -331,13 +336,17 @@ class PathWarmer {
       worker_.report(s_);
       return std::nullopt;
     }
-    if (outcome->response) s_.last_status = outcome->response->status;
+    if (outcome->response) {
+      s_.last_status = outcome->response->status;
+      worker_.server_answered = true;
+    }
     return std::optional<Flight::Outcome>(std::move(*outcome));
   }
 
   Worker& worker_;
   const Target& target_;
   std::optional<double> steady_ms_;
+  bool after_gate_;
   ConvergenceRule rule_;
   WarmPathStatus s_;
   std::vector<double> latencies_;
@@ -364,8 +373,11 @@ std::optional<WarmRecord> load_record(Worker& worker, const std::string& app_dir
   return *loaded;
 }
 
+// The check run of --prewarm finds the first run's record: each path keeps the lower steady
+// latency of the two (a noisy run does not raise the target).
 void write_record(Worker& worker, const std::string& app_dir, const WarmPlanInput& in,
                   const std::vector<std::string>& discovered,
+                  const std::optional<WarmRecord>& previous,
                   const std::vector<std::unique_ptr<PathWarmer>>& warmed) {
   WarmRecord record;
   record.build_id = read_build_id(app_dir);
@@ -373,12 +385,12 @@ void write_record(Worker& worker, const std::string& app_dir, const WarmPlanInpu
   for (const auto& w : warmed) {
     const auto& s = w->status();
     if (s.state != WarmState::kOk || w->latencies().empty() || s.result == "waiting") continue;
-    bool critical = in.explicit_paths.empty()
-                        ? s.path == "/"
-                        : std::find(in.explicit_paths.begin(), in.explicit_paths.end(), s.path) !=
-                              in.explicit_paths.end();
-    record.paths.push_back(
-        {s.path, w->latencies().back(), static_cast<int>(w->latencies().size()), critical});
+    bool critical = asked_for(in, s.path);
+    const auto& l = w->latencies();
+    double steady = l.size() >= 2 ? std::min(l[l.size() - 1], l[l.size() - 2]) : l.back();
+    const WarmRecordPath* before = previous ? previous->find(s.path) : nullptr;
+    if (before != nullptr && before->steady_ms > 0) steady = std::min(steady, before->steady_ms);
+    record.paths.push_back({s.path, steady, static_cast<int>(l.size()), critical});
   }
   std::string path = warm_record_path_for(app_dir);
   if (auto written = write_file_atomically(path, format_warm_record(record)); !written) {
@@ -411,7 +423,7 @@ void warm_background(Worker& worker, const Target& target, const std::vector<std
     }
     const WarmRecordPath* known = record ? record->find(path) : nullptr;
     PathWarmer warmer(worker, target, path, true,
-                      known ? std::optional<double>(known->steady_ms) : std::nullopt);
+                      known ? std::optional<double>(known->steady_ms) : std::nullopt, true);
     warmer.run(nullptr, deadline);
     if (warmer.status().state == WarmState::kFailed && warmer.status().last_status != 0) {
       worker.log("info", fmt::format("background warm-up of {} answered HTTP {}; not retried", path,
@@ -449,6 +461,7 @@ int run_warm_worker(const std::vector<std::string>& args) {
   for (const auto& p : plan.critical) {
     WarmPathStatus s;
     s.path = p;
+    s.background = in.bake && !asked_for(in, p);  // at --prewarm: a discovered route
     worker.report(s);
   }
   for (const auto& p : plan.background) {
@@ -479,12 +492,15 @@ int run_warm_worker(const std::vector<std::string>& args) {
   std::vector<std::unique_ptr<PathWarmer>> warmed;
   for (const auto& path : plan.critical) {
     const WarmRecordPath* known = record ? record->find(path) : nullptr;
+    // At --prewarm the discovered routes are warmed before the gate too, but only the asked-for
+    // paths (or /) decide whether warm-up failed.
+    bool asked = !in.bake || asked_for(in, path);
     warmed.push_back(std::make_unique<PathWarmer>(
-        worker, target, path, false,
-        known ? std::optional<double>(known->steady_ms) : std::nullopt));
+        worker, target, path, !asked,
+        known ? std::optional<double>(known->steady_ms) : std::nullopt, false));
     warmed.back()->run(cpu.usable() ? &cpu : nullptr, target.deadline);
   }
-  if (in.bake) write_record(worker, app_dir, in, in.discovered, warmed);
+  if (in.bake) write_record(worker, app_dir, in, in.discovered, record, warmed);
   worker.emit("gate\n");
 
   warm_background(worker, target, plan.background, record);
