@@ -1,5 +1,6 @@
 #include "probes/warm_record.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
 
@@ -38,7 +39,8 @@ std::string format_warm_record(const WarmRecord& record) {
     paths.push_back(json::object{{"path", p.path},
                                  {"steady_ms", p.steady_ms},
                                  {"repeats", p.repeats},
-                                 {"critical", p.critical}});
+                                 {"critical", p.critical},
+                                 {"steady_cpu_ms", p.steady_cpu_ms}});
   }
   root["paths"] = std::move(paths);
   json::array routes;
@@ -80,6 +82,9 @@ Expected<WarmRecord> parse_warm_record(std::string_view text) {
     }
     if (const json::value* c = p->if_contains("critical"); c != nullptr && c->is_bool()) {
       out.critical = c->as_bool();
+    }
+    if (const json::value* c = p->if_contains("steady_cpu_ms"); c != nullptr && c->is_number()) {
+      out.steady_cpu_ms = std::max(0.0, c->to_number<double>());
     }
     record.paths.push_back(std::move(out));
   }

@@ -15,7 +15,8 @@ struct WarmRecordPath {
   std::string path;
   double steady_ms = 0;
   int repeats = 0;
-  bool critical = false;  // warmed before the gate at run time under --warm-path auto
+  bool critical = false;     // warmed before the gate at run time under --warm-path auto
+  double steady_cpu_ms = 0;  // node's main-thread CPU time per request at steady state; 0: none
 };
 
 struct WarmRecord {

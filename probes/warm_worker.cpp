@@ -158,16 +158,20 @@ class Flight {
   struct Outcome {
     Expected<HttpResponse> response{Error{"not sent"}};
     double ms = 0;
+    double cpu_ms = -1;  // node's main-thread CPU time during the request; -1: not measured
   };
   using Late = std::function<void(const Outcome&)>;
 
-  Flight(Worker& worker, const std::string& url, long timeout_ms)
+  Flight(Worker& worker, const std::string& url, long timeout_ms, const ThreadCpu* meter)
       : state_(std::make_shared<Shared>()) {
     auto state = state_;
-    thread_ = std::thread([state, url, timeout_ms, cancel = worker.cancel_flag()] {
+    thread_ = std::thread([state, url, timeout_ms, meter, cancel = worker.cancel_flag()] {
+      auto before = meter != nullptr ? meter->sample(0) : std::nullopt;
       auto start = Clock::now();
       Outcome out{http_get(url, timeout_ms, cancel, std::string(kWarmupHeader)), 0};
       out.ms = ms_between(start, Clock::now());
+      auto after = before ? meter->sample(out.ms) : std::nullopt;
+      if (after) out.cpu_ms = after->cpu_ms - before->cpu_ms;
       Late late;
       {
         std::lock_guard lock(state->mutex);
@@ -231,9 +235,15 @@ class PathWarmer {
  public:
   // background: reported as not critical (its failure never fails warm-up); after_gate: sent
   // only while no user request is in flight.
+  // meter: node's main thread (null when /proc cannot tell): repeats are judged on the CPU time
+  // each took, which a busy machine disturbs far less than wall time.
   PathWarmer(Worker& worker, const Target& target, std::string path, bool background,
-             std::optional<double> steady_ms, bool after_gate)
-      : worker_(worker), target_(target), steady_ms_(steady_ms), after_gate_(after_gate) {
+             const WarmRecordPath* recorded, bool after_gate, const ThreadCpu* meter)
+      : worker_(worker),
+        target_(target),
+        recorded_(recorded),
+        after_gate_(after_gate),
+        meter_(meter) {
     s_.path = std::move(path);
     s_.background = background;
     s_.holds_gate = !after_gate;
@@ -242,9 +252,11 @@ class PathWarmer {
 
   const WarmPathStatus& status() const { return s_; }
   const std::vector<double>& latencies() const { return latencies_; }
+  const std::vector<double>& cpu_costs() const { return cpu_; }
 
-  // cpu: null in the background (one request at a time, never left running).
-  void run(const ThreadCpu* cpu, Clock::time_point deadline) {
+  void run(Clock::time_point deadline) {
+    // In the background one request at a time, never left running.
+    const ThreadCpu* cpu = after_gate_ ? nullptr : meter_;
     s_.state = WarmState::kWarming;
     worker_.report(s_);
     int server_errors = 0;
@@ -270,7 +282,7 @@ class PathWarmer {
       long status = response->status;
       if (is_ok(status)) {
         s_.first_ms = s_.last_ms = (*outcome)->ms;
-        latencies_.push_back((*outcome)->ms);
+        add(**outcome);
         break;
       }
       bool booting = status == 503 || status == 408 || status == 429;
@@ -283,7 +295,8 @@ class PathWarmer {
       std::this_thread::sleep_for(kRetryPause);
     }
     for (;;) {
-      RepeatVerdict verdict = judge_repeats(latencies_, steady_ms_, rule_);
+      RepeatVerdict verdict = judged_on_cpu() ? judge_repeats(cpu_, recorded_cpu(), rule_)
+                                              : judge_repeats(latencies_, recorded_wall(), rule_);
       if (verdict != RepeatVerdict::kRepeat) return finish(WarmState::kOk, verdict_name(verdict));
       worker_.report(s_);
       auto outcome = send(cpu, deadline);
@@ -295,11 +308,25 @@ class PathWarmer {
         return finish(WarmState::kOk, "unstable");
       }
       s_.last_ms = (*outcome)->ms;
-      latencies_.push_back((*outcome)->ms);
+      add(**outcome);
     }
   }
 
  private:
+  void add(const Flight::Outcome& out) {
+    latencies_.push_back(out.ms);
+    if (out.cpu_ms >= 0) cpu_.push_back(out.cpu_ms);
+  }
+  bool judged_on_cpu() const { return !cpu_.empty() && cpu_.size() == latencies_.size(); }
+  std::optional<double> recorded_cpu() const {
+    if (recorded_ == nullptr || recorded_->steady_cpu_ms <= 0) return std::nullopt;
+    return recorded_->steady_cpu_ms;
+  }
+  std::optional<double> recorded_wall() const {
+    if (recorded_ == nullptr) return std::nullopt;
+    return recorded_->steady_ms;
+  }
+
   void finish(WarmState state, const char* result) {
     s_.state = state;
     s_.result = result;
@@ -315,7 +342,7 @@ class PathWarmer {
     long left = ms_left(deadline);
     if (left <= 0 || worker_.stopped()) return std::optional<Flight::Outcome>();
     ++s_.attempts;
-    Flight flight(worker_, target_.base_url + s_.path, std::min(left, kMaxAttemptMs));
+    Flight flight(worker_, target_.base_url + s_.path, std::min(left, kMaxAttemptMs), meter_);
     auto late = [this_status = s_, &worker = worker_](const Flight::Outcome& out) mutable {
       this_status.result = "waiting";
       this_status.holds_gate = false;
@@ -345,11 +372,13 @@ class PathWarmer {
 
   Worker& worker_;
   const Target& target_;
-  std::optional<double> steady_ms_;
+  const WarmRecordPath* recorded_;
   bool after_gate_;
+  const ThreadCpu* meter_;
   ConvergenceRule rule_;
   WarmPathStatus s_;
   std::vector<double> latencies_;
+  std::vector<double> cpu_;
 };
 
 std::vector<std::string> discover(Worker& worker, const std::string& app_dir) {
@@ -373,6 +402,13 @@ std::optional<WarmRecord> load_record(Worker& worker, const std::string& app_dir
   return *loaded;
 }
 
+// The lower of the last two, and of the one recorded before (0: none); 0 for no values.
+double steady_of(const std::vector<double>& values, double before) {
+  if (values.empty()) return 0;
+  double steady = values.size() >= 2 ? std::min(values.end()[-1], values.end()[-2]) : values.back();
+  return before > 0 ? std::min(steady, before) : steady;
+}
+
 // The check run of --prewarm finds the first run's record: each path keeps the lower steady
 // latency of the two (a noisy run does not raise the target).
 void write_record(Worker& worker, const std::string& app_dir, const WarmPlanInput& in,
@@ -386,11 +422,11 @@ void write_record(Worker& worker, const std::string& app_dir, const WarmPlanInpu
     const auto& s = w->status();
     if (s.state != WarmState::kOk || w->latencies().empty() || s.result == "waiting") continue;
     bool critical = asked_for(in, s.path);
-    const auto& l = w->latencies();
-    double steady = l.size() >= 2 ? std::min(l[l.size() - 1], l[l.size() - 2]) : l.back();
     const WarmRecordPath* before = previous ? previous->find(s.path) : nullptr;
-    if (before != nullptr && before->steady_ms > 0) steady = std::min(steady, before->steady_ms);
-    record.paths.push_back({s.path, steady, static_cast<int>(l.size()), critical});
+    WarmRecordPath p{s.path, steady_of(w->latencies(), before ? before->steady_ms : 0),
+                     static_cast<int>(w->latencies().size()), critical};
+    p.steady_cpu_ms = steady_of(w->cpu_costs(), before ? before->steady_cpu_ms : 0);
+    record.paths.push_back(std::move(p));
   }
   std::string path = warm_record_path_for(app_dir);
   if (auto written = write_file_atomically(path, format_warm_record(record)); !written) {
@@ -402,7 +438,7 @@ void write_record(Worker& worker, const std::string& app_dir, const WarmPlanInpu
 }
 
 void warm_background(Worker& worker, const Target& target, const std::vector<std::string>& paths,
-                     const std::optional<WarmRecord>& record) {
+                     const std::optional<WarmRecord>& record, const ThreadCpu* meter) {
   auto budget = worker.wait_background();
   if (!budget) return;
   if (*budget <= 0 || paths.empty()) {
@@ -422,9 +458,8 @@ void warm_background(Worker& worker, const Target& target, const std::vector<std
       break;
     }
     const WarmRecordPath* known = record ? record->find(path) : nullptr;
-    PathWarmer warmer(worker, target, path, true,
-                      known ? std::optional<double>(known->steady_ms) : std::nullopt, true);
-    warmer.run(nullptr, deadline);
+    PathWarmer warmer(worker, target, path, true, known, true, meter);
+    warmer.run(deadline);
     if (warmer.status().state == WarmState::kFailed && warmer.status().last_status != 0) {
       worker.log("info", fmt::format("background warm-up of {} answered HTTP {}; not retried", path,
                                      warmer.status().last_status));
@@ -495,15 +530,14 @@ int run_warm_worker(const std::vector<std::string>& args) {
     // At --prewarm the discovered routes are warmed before the gate too, but only the asked-for
     // paths (or /) decide whether warm-up failed.
     bool asked = !in.bake || asked_for(in, path);
-    warmed.push_back(std::make_unique<PathWarmer>(
-        worker, target, path, !asked,
-        known ? std::optional<double>(known->steady_ms) : std::nullopt, false));
-    warmed.back()->run(cpu.usable() ? &cpu : nullptr, target.deadline);
+    warmed.push_back(std::make_unique<PathWarmer>(worker, target, path, !asked, known, false,
+                                                  cpu.usable() ? &cpu : nullptr));
+    warmed.back()->run(target.deadline);
   }
   if (in.bake) write_record(worker, app_dir, in, in.discovered, record, warmed);
   worker.emit("gate\n");
 
-  warm_background(worker, target, plan.background, record);
+  warm_background(worker, target, plan.background, record, cpu.usable() ? &cpu : nullptr);
   for (auto& t : worker.left_running) t.join();
   // The launcher closes our stdin when it no longer needs us; exiting first is fine too.
   commands.detach();

@@ -59,9 +59,9 @@ TEST_CASE("recorded /api/checksum: with the steady latency --prewarm recorded") 
   CHECK(without.verdict == RepeatVerdict::kNoGain);
 }
 
-TEST_CASE("a first answer already at the recorded steady latency needs no repeat") {
-  auto r = replay({9.0, 8.0}, 8.5);
-  CHECK(r.sent == 1);
+TEST_CASE("a first answer already at the recorded steady latency still gets one repeat") {
+  auto r = replay({9.0, 8.0, 8.0}, 8.5);
+  CHECK(r.sent == 2);
   CHECK(r.verdict == RepeatVerdict::kConverged);
 }
 
