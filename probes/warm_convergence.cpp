@@ -25,7 +25,7 @@ RepeatVerdict judge_repeats(std::span<const double> latencies_ms, std::optional<
     if (!steady_ms && near(last, before) && near(last, best)) return RepeatVerdict::kConverged;
     // Two repeats in a row without a new best (beyond noise): more cannot pay. One is not
     // enough: single latencies on a busy machine jump around.
-    if (n >= 3) {
+    if (rule.stop_without_gain && n >= 3) {
       double best_before = *std::min_element(latencies_ms.begin(), latencies_ms.end() - 2);
       if (before >= best_before - rule.noise_ms && last >= best_before - rule.noise_ms) {
         return RepeatVerdict::kNoGain;

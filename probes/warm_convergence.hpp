@@ -12,6 +12,9 @@ struct ConvergenceRule {
   double pair_tolerance = 0.20;    // without a record: two consecutive repeats within 20%
   double noise_ms = 2.0;           // differences below this are timer noise, whatever the ratio
   int cap = 8;                     // --warm-repeat: requests per path at most
+  // Stop once repeats bring no gain. Off in the background, where repeats cost no user's wait:
+  // there only agreement (or the cap) ends them.
+  bool stop_without_gain = true;
 };
 
 enum class RepeatVerdict {

@@ -248,6 +248,7 @@ class PathWarmer {
     s_.background = background;
     s_.holds_gate = !after_gate;
     rule_.cap = target.cap;
+    rule_.stop_without_gain = !after_gate;
   }
 
   const WarmPathStatus& status() const { return s_; }

@@ -145,7 +145,7 @@ struct HttpResult {
   std::string body;
   std::string error;  // why there is no response
   int connect_errno = 0;
-  double ms = 0;  // connect to the end of the response
+  double ms = 0;     // connect to the end of the response
   std::string head;  // status line and headers, lower-cased
 };
 
@@ -637,8 +637,8 @@ TEST_CASE(
   }
   SUBCASE("--warm-fail=exit stops the app, exits 1 and names the path and status") {
     Proc app("knext-launch",
-             launcher_argv({"--warm-path", "/broken", "--warm-timeout", "30s", "--warm-fail", "exit",
-                            "--grace", "2s"},
+             launcher_argv({"--warm-path", "/broken", "--warm-timeout", "30s", "--warm-fail",
+                            "exit", "--grace", "2s"},
                            {node_bin(), status_server()}),
              {.env = app_env(port)});
     REQUIRE_MESSAGE(app.wait_for_err("phase server-listening-internal", 10s), app.report());
@@ -969,21 +969,23 @@ TEST_CASE(
   CHECK_MESSAGE(contains(first.head, "x-fixture-proxy: 1"), first.head);
 
   auto done = wait_background(admin_port, "done", 60s);
-  REQUIRE_MESSAGE(background_done(done),
-                  "background warming did not finish\n"
-                      << json::serialize(done) << "\n"
-                      << app.report());
+  REQUIRE_MESSAGE(background_done(done), "background warming did not finish\n"
+                                             << json::serialize(done) << "\n"
+                                             << app.report());
+  // Critical (/ and what a --prewarm record marks) or background: every route is warmed.
   auto background = warm_paths_in(done, true);
-  for (const char* route : {"/dynamic", "/slow", "/list", "/api/checksum", "/api/health",
-                            "/legacy", "/posts/hello", "/posts/world", "/search"}) {
+  auto critical = warm_paths_in(done, false);
+  background.insert(background.end(), critical.begin(), critical.end());
+  for (const char* route : {"/dynamic", "/slow", "/list", "/api/checksum", "/api/health", "/legacy",
+                            "/posts/hello", "/posts/world", "/search"}) {
     CHECK_MESSAGE(std::find(background.begin(), background.end(), route) != background.end(),
                   route << " was not warmed in the background: " << json::serialize(done));
   }
   CHECK_MESSAGE(!contains(json::serialize(done), "/users/[id]"), json::serialize(done));
 
   // Behind queue-proxy for every route (it is in front of all user traffic anyway).
-  for (const char* route : {"/dynamic", "/slow", "/list", "/api/checksum", "/api/health",
-                            "/legacy", "/posts/hello", "/search?q=knext"}) {
+  for (const char* route : {"/dynamic", "/slow", "/list", "/api/checksum", "/api/health", "/legacy",
+                            "/posts/hello", "/search?q=knext"}) {
     auto next = http_get(qp.port(), route, 10s);
     REQUIRE_MESSAGE(next.status == 200, route << ": " << describe(next));
     CHECK_MESSAGE(contains(next.head, "x-fixture-proxy: 1"), route << ": " << next.head);
@@ -995,7 +997,7 @@ TEST_CASE(
     }
     double m = median(steady);
     MESSAGE(std::string(route) << ": first after background warming " << fixed1(next.ms)
-                  << " ms, steady median " << fixed1(m) << " ms");
+                               << " ms, steady median " << fixed1(m) << " ms");
     CHECK_MESSAGE(next.ms <= kWarmFactor * m, route << " first " << fixed1(next.ms) << " ms > "
                                                     << kWarmFactor << " x steady median "
                                                     << fixed1(m) << " ms");
@@ -1005,8 +1007,7 @@ TEST_CASE(
 TEST_CASE("--warm-path auto: a user request during background warming is answered") {
   int port = free_port();
   int admin_port = free_port();
-  Proc app("knext-launch", auto_argv(admin_port, {}),
-           {.env = app_env(port), .cwd = fixture_dir()});
+  Proc app("knext-launch", auto_argv(admin_port, {}), {.env = app_env(port), .cwd = fixture_dir()});
   REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 30s), app.report());
   // Right after the gate opened, background warming runs (it takes several renders).
   auto running = startup_of(admin_port);
@@ -1016,7 +1017,7 @@ TEST_CASE("--warm-path auto: a user request during background warming is answere
   CHECK_MESSAGE(user.status == 200, describe(user));
   CHECK(contains(user.body, "knext fixture: dynamic"));
   MESSAGE("background warming was '" << state << "' when the user request was sent; answered in "
-                                      << fixed1(user.ms) << " ms");
+                                     << fixed1(user.ms) << " ms");
   auto done = wait_background(admin_port, "done", 60s);
   CHECK_MESSAGE(background_done(done), app.report());
   app.signal(SIGTERM);
@@ -1033,6 +1034,8 @@ TEST_CASE("--warm-skip: matching routes are never warmed") {
   auto done = wait_background(admin_port, "done", 60s);
   REQUIRE_MESSAGE(done.is_object(), app.report());
   auto all = warm_paths_in(done, true);
+  auto critical = warm_paths_in(done, false);
+  all.insert(all.end(), critical.begin(), critical.end());
   CHECK_MESSAGE(std::find(all.begin(), all.end(), "/dynamic") != all.end(), json::serialize(done));
   for (const char* skipped : {"/posts/hello", "/posts/world", "/slow"}) {
     CHECK_MESSAGE(std::find(all.begin(), all.end(), skipped) == all.end(),
@@ -1079,9 +1082,9 @@ TEST_CASE("--warm-path auto: a route answering 500 in the background is logged, 
   }
   int port = free_port();
   int admin_port = free_port();
-  std::vector<std::string> argv = {launcher_bin(), "--admin-port", std::to_string(admin_port),
-                                   "--warm-fail", "exit", "--",
-                                   node_bin(), (dir.path() / "server.js").string()};
+  std::vector<std::string> argv = {
+      launcher_bin(), "--admin-port", std::to_string(admin_port),         "--warm-fail", "exit",
+      "--",           node_bin(),     (dir.path() / "server.js").string()};
   Proc app("knext-launch", argv, {.env = app_env(port), .cwd = dir.path()});
   REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 30s), app.report());
   auto done = wait_background(admin_port, "done", 30s);

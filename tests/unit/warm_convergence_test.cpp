@@ -73,6 +73,16 @@ TEST_CASE("two repeats in a row that are not faster stop it, record or not") {
   CHECK(judge_repeats(std::vector<double>{100, 120, 60}, 10.0, {}) == RepeatVerdict::kRepeat);
 }
 
+TEST_CASE("in the background no-gain does not stop repeats; agreement or the cap does") {
+  ConvergenceRule rule;
+  rule.stop_without_gain = false;
+  auto r =
+      replay({219.4, 44.7, 14.1, 23.7, 22.1, 28.3, 40.9, 15.5, 10.4, 85.3}, std::nullopt, rule);
+  CHECK(r.sent == 8);
+  CHECK(r.verdict == RepeatVerdict::kCapped);
+  CHECK(replay({659.1, 363.6, 353.5}, std::nullopt, rule).verdict == RepeatVerdict::kConverged);
+}
+
 TEST_CASE("--warm-repeat caps a sequence that keeps getting faster") {
   ConvergenceRule rule;
   rule.cap = 3;
