@@ -11,6 +11,7 @@
 #include "common/process_wait.hpp"
 #include "common/self_exe.hpp"
 #include "launcher/exit_status.hpp"
+#include "probes/warm_record.hpp"
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;
@@ -57,6 +58,7 @@ BakedManifest::~BakedManifest() {
   std::error_code ec;
   fs::remove(manifest_path_for(app_dir_), ec);
   fs::remove(mapped_pages_path_for(app_dir_), ec);
+  fs::remove(warm_record_path_for(app_dir_), ec);  // the warm-up record --prewarm writes
 }
 
 }  // namespace knext::bench

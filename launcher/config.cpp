@@ -8,6 +8,7 @@
 #include <array>
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 
 #include "launcher/value_parsers.hpp"
 
@@ -196,8 +197,18 @@ bool is_url_path(std::string_view v) {
 }
 
 bool add_warm_path(Config& c, std::string_view v) {
+  if (v == "auto") {
+    c.warm_auto = true;
+    return true;
+  }
   if (!is_url_path(v)) return false;
   c.warm_paths.emplace_back(v);
+  return true;
+}
+
+bool add_warm_skip(Config& c, std::string_view v) {
+  if (!is_url_path(v)) return false;
+  c.warm_skip.emplace_back(v);
   return true;
 }
 
@@ -246,15 +257,28 @@ const std::vector<OptionSpec>& specs() {
        "Hold readiness until warm: auto, handoff, proxy or none (default auto: handoff "
        "for node, none otherwise)",
        "auto, handoff, proxy or none", false, set_gate},
-      {"warm-path", "Path requested before the gate opens; repeatable (default /)",
-       "a URL path starting with / (no spaces)", false, add_warm_path, true, "KNEXT_WARM_PATHS"},
+      {"warm-path",
+       "Path requested before the gate opens; repeatable; auto: / and the paths --prewarm "
+       "recorded, every other route of the build in the background (default auto for a "
+       "Next.js standalone app, else /)",
+       "auto or a URL path starting with / (no spaces)", false, add_warm_path, true,
+       "KNEXT_WARM_PATHS"},
       {"warm-timeout", "How long warm-up may take before --warm-fail applies (default 60s)",
        "a duration above 0 such as 60s, 90s, 2m", false,
        set_positive_duration<&Config::warm_timeout>},
       {"warm-repeat",
-       "Requests per warm path once it answers, sent together: more renders leave V8 warmer "
-       "(default 8)",
+       "Most requests per warm path; repeats stop earlier once latency converges or stops "
+       "improving (default 8)",
        "a whole number from 1 to 64", false, set_int<&Config::warm_repeat, 1, 64>},
+      {"warm-skip",
+       "With --warm-path auto: a glob of routes never warmed ('*' within a segment, '**' "
+       "across); repeatable",
+       "a glob starting with / (no spaces), such as /admin/**", false, add_warm_skip, true},
+      {"warm-background-budget",
+       "With --warm-path auto: how long warming the other routes after the gate opens may take; "
+       "0 turns it off (default 30s)",
+       "a duration such as 30s, 2m; 0 turns it off", false,
+       set_duration<&Config::warm_background_budget>},
       {"warm-fail", "When warm-up fails or times out: open the gate anyway, or exit (default open)",
        "open or exit", false, set_warm_fail},
       {"ready-path",
@@ -493,6 +517,14 @@ GateMode effective_gate(const Config& config) {
 std::vector<std::string> effective_warm_paths(const Config& config) {
   if (!config.warm_paths.empty()) return config.warm_paths;
   return {"/"};
+}
+
+bool effective_warm_auto(const Config& config, const std::string& app_dir) {
+  if (config.warm_auto) return true;
+  if (!config.warm_paths.empty()) return false;
+  std::error_code ec;
+  return std::filesystem::is_regular_file(app_dir + "/server.js", ec) &&
+         std::filesystem::is_regular_file(app_dir + "/.next/BUILD_ID", ec);
 }
 
 const char* gate_name(GateMode mode) {

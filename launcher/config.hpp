@@ -45,7 +45,11 @@ struct Config {
   GateMode gate = GateMode::kAuto;
   std::vector<std::string> warm_paths;  // empty means "/"
   std::chrono::milliseconds warm_timeout{60'000};
-  int warm_repeat = 8;  // requests per warm path once it answers
+  int warm_repeat = 8;                 // requests per warm path at most (adaptive below that)
+  bool warm_auto = false;              // --warm-path auto: discover the build's routes
+  std::vector<std::string> warm_skip;  // --warm-skip globs
+  std::chrono::milliseconds warm_background_budget{30'000};  // 0: no background warming
+  bool warm_bake = false;  // --prewarm: warm every route before the flush, write the record
   WarmFail warm_fail = WarmFail::kOpen;
   std::string ready_path = "/_knext/ready";
   int admin_port = 9901;  // 0: off
@@ -78,6 +82,8 @@ std::vector<std::string> effective_command(const Config& config);
 GateMode effective_gate(const Config& config);
 bool runs_node(const Config& config);  // the command is node (by its program name)
 std::vector<std::string> effective_warm_paths(const Config& config);
+// --warm-path auto was given, or no --warm-path and app_dir holds a Next.js standalone build.
+bool effective_warm_auto(const Config& config, const std::string& app_dir);
 const char* gate_name(GateMode mode);
 
 }  // namespace knext

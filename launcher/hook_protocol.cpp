@@ -92,6 +92,7 @@ std::optional<HookMessage> parse_hook_message(std::string_view line) {
   m.message =
       json_string_field(line, "message").value_or(json_string_field(line, "error").value_or(""));
   m.node_version = json_string_field(line, "node").value_or("");
+  m.pid = static_cast<int>(json_number_field(line, "pid").value_or(0));
   return m;
 }
 

@@ -17,6 +17,7 @@ struct HookMessage {
   bool ok = false;
   std::string message;  // error text
   std::string node_version;
+  int pid = 0;  // hello: node's pid
 };
 
 // nullopt for a line that is not a JSON object with a "type".

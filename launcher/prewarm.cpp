@@ -93,6 +93,7 @@ int run_prewarm(const Config& config, Timeline& timeline) {
   run.gate = GateMode::kHandoff;
   run.warm_fail = WarmFail::kExit;
   run.admin_port = 0;
+  run.warm_bake = true;  // every route before the flush; the warm-up record written
   if (run.compile_cache == CompileCache::kOff)
     return fail("--compile-cache=off leaves nothing to bake");
 

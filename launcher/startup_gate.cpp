@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "common/clock.hpp"
 #include "launcher/log.hpp"
@@ -35,11 +36,79 @@ void StartupGate::prepare_warmup() {
     status.path = path;
     state_.warm_paths.push_back(std::move(status));
   }
-  // The worker loads libcurl while node boots, off the critical path.
-  warmup_ = std::make_unique<WarmUp>(loop_, effective_warm_paths(config_));
+  std::error_code ec;
+  bool auto_mode = effective_warm_auto(config_, std::filesystem::current_path(ec).string());
+  std::vector<std::string> args;
+  if (auto_mode) {
+    args.emplace_back("--auto");
+    state_.background.state = "pending";
+  }
+  if (config_.warm_bake) args.emplace_back("--bake");
+  for (const auto& glob : config_.warm_skip) {
+    args.emplace_back("--skip");
+    args.push_back(glob);
+  }
+  args.insert(args.end(), config_.warm_paths.begin(), config_.warm_paths.end());
+  // The worker loads libcurl and reads the build's manifests while node boots.
+  warmup_ = std::make_unique<WarmUp>(loop_, std::move(args));
+  WarmUp::Callbacks callbacks;
+  callbacks.on_path = [this](const WarmPathStatus& s) { on_warm_path(s); };
+  callbacks.on_gate = [this] {
+    for (auto& s : state_.warm_paths) {
+      if (s.background || !s.holds_gate || s.state == WarmState::kOk) continue;
+      s.state = WarmState::kFailed;  // never reported: the worker is gone
+      s.holds_gate = false;
+      if (s.last_error.empty()) s.last_error = "warm-up worker not running";
+    }
+    bool all_ok = std::none_of(
+        state_.warm_paths.begin(), state_.warm_paths.end(),
+        [](const WarmPathStatus& s) { return !s.background && s.state == WarmState::kFailed; });
+    on_warm_done(all_ok);
+  };
+  callbacks.on_background_done = [this](size_t warmed, size_t total, const std::string& reason) {
+    on_background_done(warmed, total, reason);
+  };
+  callbacks.on_log = [](const std::string& level, const std::string& text) {
+    if (level == "warn") {
+      log::warn(text);
+    } else {
+      log::info(text);
+    }
+  };
   warmup_->run_as(config_.user);
-  if (auto prepared = warmup_->prepare(); !prepared) {
+  if (auto prepared = warmup_->prepare(std::move(callbacks)); !prepared) {
     log::warn(prepared.error().message + "; warm paths will be reported as failed");
+  }
+}
+
+void StartupGate::on_warm_path(const WarmPathStatus& s) {
+  auto known = std::find_if(
+      state_.warm_paths.begin(), state_.warm_paths.end(),
+      [&](const WarmPathStatus& w) { return w.path == s.path && w.background == s.background; });
+  if (known == state_.warm_paths.end()) {
+    state_.warm_paths.push_back(s);
+    known = state_.warm_paths.end() - 1;
+    if (s.background) ++state_.background.total;
+  }
+  bool was_holding = known->holds_gate && known->state != WarmState::kPending;
+  bool was_done = known->state == WarmState::kOk || known->state == WarmState::kFailed;
+  double done_ms = known->done_ms;
+  *known = s;
+  known->done_ms = done_ms;
+  bool done = s.state == WarmState::kOk || s.state == WarmState::kFailed;
+  if ((done && !was_done) || (!s.holds_gate && was_holding)) known->done_ms = ms_since_start();
+  if (s.background) {
+    if (done && !was_done) ++state_.background.warmed;
+    return;
+  }
+  if (s.state == WarmState::kFailed && !was_done && s.last_status != 0) {
+    log::warn(fmt::format("warm path {} answered HTTP {} ({}); not retried", s.path, s.last_status,
+                          s.result));
+  }
+  if (was_holding && !s.holds_gate && s.state != WarmState::kFailed) {
+    timeline_.mark("warm-path-done",
+                   fmt::format("{} -> {} after {} request(s), first {:.1f} ms, last {:.1f} ms, {}",
+                               s.path, s.last_status, s.attempts, s.first_ms, s.last_ms, s.result));
   }
 }
 
@@ -62,7 +131,10 @@ void StartupGate::start_proxy(ProxyGate& gate, int internal_port) {
 }
 
 void StartupGate::on_hook_message(const HookMessage& m) {
-  if (m.type == "hello") {
+  if (m.type == "busy" || m.type == "idle") {
+    if (warmup_) warmup_->set_busy(m.type == "busy");
+  } else if (m.type == "hello") {
+    node_pid_ = m.pid;
     timeline_.mark("hook-loaded", "node " + m.node_version);
   } else if (m.type == "listening") {
     listening_ = true;
@@ -91,7 +163,7 @@ void StartupGate::on_hook_message(const HookMessage& m) {
                     m.message.empty() ? "no reason given" : m.message, public_port_));
     open_when_port_accepts("not gated: " + m.message);
   } else if (m.type == "opened") {
-    open_when_port_accepts(fmt::format("public port {}", public_port_));
+    open_when_port_accepts(fmt::format("public port {}", public_port_), true);
   } else if (m.type == "flushed") {
     flush_timer_.stop();
     if (m.ok) {
@@ -107,15 +179,16 @@ void StartupGate::on_hook_message(const HookMessage& m) {
   }
 }
 
-void StartupGate::open_when_port_accepts(const std::string& detail) {
+void StartupGate::open_when_port_accepts(const std::string& detail, bool warmed) {
   if (state_.gate_open || port_check_.running()) return;
   port_check_.start(
       public_host_, public_port_,
-      [this, detail] {
+      [this, detail, warmed] {
         listening_ = true;
         deadline_timer_.stop();
         state_.gate_open = true;
         timeline_.mark("gate-open", detail);
+        if (warmed) start_background();
       },
       [this](const std::string& error) {
         log::warn(
@@ -138,20 +211,39 @@ void StartupGate::on_channel_closed() {
 void StartupGate::begin_warmup(const std::string& host, int port) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline_ - std::chrono::steady_clock::now());
-  warmup_->start(
-      host, port, left, config_.warm_repeat,
-      [this](const WarmPathStatus& s) {
-        for (auto& known : state_.warm_paths) {
-          if (known.path != s.path) continue;
-          known = s;
-          known.done_ms = ms_since_start();
-        }
-        if (s.state == WarmState::kOk) {
-          timeline_.mark("warm-path-done", fmt::format("{} -> {} after {} attempt(s)", s.path,
-                                                       s.last_status, s.attempts));
-        }
-      },
-      [this](bool all_ok) { on_warm_done(all_ok); });
+  pid_t node = node_pid_ > 0 ? node_pid_ : supervisor_.child_pid();
+  warmup_->start(host, port, left, config_.warm_repeat, node);
+}
+
+// After the gate opened: the hook reports user requests in flight (busy/idle) while the worker
+// warms the other routes one at a time, so a user waits at most for one of those renders.
+void StartupGate::start_background() {
+  if (background_started_ || !warmup_) return;
+  background_started_ = true;
+  auto budget = config_.warm_background_budget;
+  if (state_.background.state != "pending") budget = std::chrono::milliseconds(0);
+  if (!channel_ && budget.count() > 0 && state_.background.state == "pending") {
+    log::info("background warming needs the handoff gate to see user requests; it is off");
+    budget = std::chrono::milliseconds(0);
+  }
+  if (budget.count() == 0) {
+    if (state_.background.state == "pending") state_.background.state = "off";
+    warmup_->start_background(budget);
+    return;
+  }
+  state_.background.state = "running";
+  state_.background.started_ms = ms_since_start();
+  channel_->send(R"({"type":"watch","on":true})");
+  warmup_->start_background(budget);
+}
+
+void StartupGate::on_background_done(size_t warmed, size_t total, const std::string& reason) {
+  if (channel_) channel_->send(R"({"type":"watch","on":false})");
+  if (state_.background.state == "off") return;
+  state_.background.state = "done";
+  state_.background.reason = reason;
+  state_.background.done_ms = ms_since_start();
+  timeline_.mark("background-warm-done", fmt::format("{} of {} routes, {}", warmed, total, reason));
 }
 
 void StartupGate::on_warm_done(bool all_ok) {
@@ -162,21 +254,20 @@ void StartupGate::on_warm_done(bool all_ok) {
   }
   std::string failures;
   for (const auto& s : state_.warm_paths) {
-    if (s.state == WarmState::kOk) continue;
+    if (s.background || s.state != WarmState::kFailed) continue;
     failures +=
         fmt::format("{}{} ({})", failures.empty() ? "" : ", ", s.path,
                     s.last_status != 0 ? "HTTP " + std::to_string(s.last_status) : s.last_error);
   }
-  bool never_answered = std::all_of(state_.warm_paths.begin(), state_.warm_paths.end(),
-                                    [](const WarmPathStatus& s) { return s.last_status == 0; });
+  bool never_answered =
+      std::all_of(state_.warm_paths.begin(), state_.warm_paths.end(),
+                  [](const WarmPathStatus& s) { return s.background || s.last_status == 0; });
   if (proxy_ != nullptr && never_answered) {
     on_deadline();
     return;
   }
   if (config_.warm_fail == WarmFail::kExit) {
-    supervisor_.request_shutdown("warm-up failed within " +
-                                     std::to_string(config_.warm_timeout.count()) +
-                                     "ms: " + failures + "; stopping (--warm-fail=exit)",
+    supervisor_.request_shutdown("warm-up failed: " + failures + "; stopping (--warm-fail=exit)",
                                  kStartupFailedExit);
     return;
   }
@@ -210,6 +301,7 @@ void StartupGate::open_gate() {
     }
     state_.gate_open = true;
     timeline_.mark("gate-open", fmt::format("public port {} (proxy)", proxy_->port()));
+    start_background();
   }
 }
 

@@ -41,12 +41,15 @@ class StartupGate {
   void on_channel_closed();
   void begin_warmup(const std::string& host, int port);
   void on_warm_done(bool all_ok);
+  void on_warm_path(const WarmPathStatus& s);
+  void start_background();
+  void on_background_done(size_t warmed, size_t total, const std::string& reason);
   void flush_then_open();
   void open_gate();
   void on_deadline();
   void prepare_warmup();
   // The gate counts as open once a connect to the public port completes, not on the hook's word.
-  void open_when_port_accepts(const std::string& detail);
+  void open_when_port_accepts(const std::string& detail, bool warmed = false);
 
   uv_loop_t* loop_;
   const Config& config_;
@@ -67,6 +70,8 @@ class StartupGate {
   bool listening_ = false;
   bool ungated_ = false;
   bool open_requested_ = false;
+  bool background_started_ = false;
+  int node_pid_ = 0;  // from the hook's hello
   std::function<void()> on_flushed_;
 };
 

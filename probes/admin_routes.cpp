@@ -58,6 +58,8 @@ std::string_view warm_state_name(WarmState state) {
   switch (state) {
     case WarmState::kPending:
       return "pending";
+    case WarmState::kWarming:
+      return "warming";
     case WarmState::kOk:
       return "ok";
     case WarmState::kFailed:
@@ -110,6 +112,38 @@ std::string metrics_text(const LaunchState& state) {
   family(out, "knext_warm_path_ms", "gauge",
          "Milliseconds from the launcher's exec until the path was warm or given up (0: pending).");
   for (const auto* w : paths) sample(out, "knext_warm_path_ms", "path", w->path, ms(w->done_ms));
+  family(out, "knext_warm_path_first_latency_ms", "gauge",
+         "Latency of the path's first 2xx/3xx warm-up answer (0: none yet).");
+  for (const auto* w : paths) {
+    sample(out, "knext_warm_path_first_latency_ms", "path", w->path, ms(w->first_ms));
+  }
+  family(out, "knext_warm_path_last_latency_ms", "gauge",
+         "Latency of the path's latest 2xx/3xx warm-up answer (0: none yet).");
+  for (const auto* w : paths) {
+    sample(out, "knext_warm_path_last_latency_ms", "path", w->path, ms(w->last_ms));
+  }
+  family(out, "knext_warm_path_converged", "gauge",
+         "1 when the path's repeats stopped because latency converged, else 0.");
+  for (const auto* w : paths) {
+    sample(out, "knext_warm_path_converged", "path", w->path, w->result == "converged" ? 1 : 0);
+  }
+  family(out, "knext_warm_path_capped", "gauge",
+         "1 when the path's repeats stopped at --warm-repeat, else 0.");
+  for (const auto* w : paths) {
+    sample(out, "knext_warm_path_capped", "path", w->path, w->result == "capped" ? 1 : 0);
+  }
+  family(out, "knext_warm_path_background", "gauge",
+         "1 for a path warmed after the gate opened (--warm-path auto), 0 for a critical one.");
+  for (const auto* w : paths) {
+    sample(out, "knext_warm_path_background", "path", w->path, w->background ? 1 : 0);
+  }
+  family(out, "knext_background_warm_done", "gauge",
+         "1 once background warming finished (or is off), else 0.");
+  out += fmt::format("knext_background_warm_done {}\n",
+                     state.background.state == "done" || state.background.state == "off" ? 1 : 0);
+  family(out, "knext_background_warm_routes", "gauge",
+         "Routes background warming has finished so far.");
+  out += fmt::format("knext_background_warm_routes {}\n", state.background.warmed);
 
   family(out, "knext_compile_cache_entries", "gauge",
          "Files in node's compile cache directory after the last flush.");
@@ -146,11 +180,21 @@ std::string startup_json(const LaunchState& state) {
     out += fmt::format(R"({{"path":"{}","state":"{}","status":{},"attempts":{},"ms":{})",
                        log::json_escape(w.path), warm_state_name(w.state), w.last_status,
                        w.attempts, ms(w.done_ms));
+    out += fmt::format(
+        R"(,"background":{},"first_latency_ms":{},"last_latency_ms":{},"result":"{}","holds_gate":{})",
+        w.background, ms(w.first_ms), ms(w.last_ms), log::json_escape(w.result),
+        w.holds_gate && !w.background && w.state != WarmState::kFailed &&
+            w.state != WarmState::kOk);
     if (!w.last_error.empty())
       out += fmt::format(R"(,"error":"{}")", log::json_escape(w.last_error));
     out += '}';
   }
-  out += "]}\n";
+  const auto& bg = state.background;
+  out += fmt::format(
+      R"(],"background":{{"state":"{}","routes":{},"warmed":{},"reason":"{}","started_ms":{},"done_ms":{}}})",
+      log::json_escape(bg.state), bg.total, bg.warmed, log::json_escape(bg.reason),
+      ms(bg.started_ms), ms(bg.done_ms));
+  out += "}\n";
   return out;
 }
 

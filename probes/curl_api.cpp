@@ -28,7 +28,9 @@ Expected<CurlApi> load_curl() {
             load(lib, "curl_easy_perform", api.easy_perform) &&
             load(lib, "curl_easy_getinfo", api.easy_getinfo) &&
             load(lib, "curl_easy_cleanup", api.easy_cleanup) &&
-            load(lib, "curl_easy_strerror", api.easy_strerror);
+            load(lib, "curl_easy_strerror", api.easy_strerror) &&
+            load(lib, "curl_slist_append", api.slist_append) &&
+            load(lib, "curl_slist_free_all", api.slist_free_all);
   if (!ok) return Error{"libcurl.so.4 lacks an expected symbol"};
   CurlApi multi = api;
   bool multi_ok = load(lib, "curl_multi_init", multi.multi_init) &&
@@ -92,7 +94,7 @@ Expected<const CurlApi*> curl_api() {
 }
 
 Expected<HttpResponse> http_get(const std::string& url, long timeout_ms,
-                                const std::atomic<bool>* cancel) {
+                                const std::atomic<bool>* cancel, const std::string& header) {
   auto api = curl_api();
   if (!api) return api.error();
   const CurlApi& c = **api;
@@ -105,13 +107,20 @@ Expected<HttpResponse> http_get(const std::string& url, long timeout_ms,
   c.easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, append_body);
   c.easy_setopt(easy.get(), CURLOPT_WRITEDATA, &response.body);
   c.easy_setopt(easy.get(), CURLOPT_SOCKOPTFUNCTION, refuse_avoided_port);
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> headers(nullptr, c.slist_free_all);
+  if (!header.empty()) {
+    headers.reset(c.slist_append(nullptr, header.c_str()));
+    c.easy_setopt(easy.get(), CURLOPT_HTTPHEADER, headers.get());
+  }
   if (cancel != nullptr) {
     c.easy_setopt(easy.get(), CURLOPT_NOPROGRESS, 0L);
     c.easy_setopt(easy.get(), CURLOPT_XFERINFOFUNCTION, check_cancel);
     c.easy_setopt(easy.get(), CURLOPT_XFERINFODATA, cancel);
   }
   CURLcode rc = c.easy_perform(easy.get());
-  if (rc != CURLE_OK) return Error{std::string("GET ") + url + ": " + c.easy_strerror(rc)};
+  if (rc != CURLE_OK) {
+    return Error{std::string("GET ") + url + ": " + c.easy_strerror(rc), static_cast<int>(rc)};
+  }
   c.easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &response.status);
   return response;
 }

@@ -19,6 +19,8 @@ struct CurlApi {
   CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
   void (*easy_cleanup)(CURL*);
   const char* (*easy_strerror)(CURLcode);
+  curl_slist* (*slist_append)(curl_slist*, const char*);
+  void (*slist_free_all)(curl_slist*);
 
   // The multi interface (the bench's load generator). Loaded apart from the easy functions so a
   // libcurl older than 7.66 (no curl_multi_poll) still serves warm-up; null when missing.
@@ -47,8 +49,10 @@ struct HttpResponse {
 void avoid_local_port(int port);
 
 // One blocking GET, redirects not followed (run off the loop thread: bench, warm-up, tests).
-// A set `cancel` flag aborts the transfer within a few ms.
+// A set `cancel` flag aborts the transfer within a few ms. `header` ("Name: value") is sent when
+// not empty. A transport error's code is the CURLcode.
 Expected<HttpResponse> http_get(const std::string& url, long timeout_ms,
-                                const std::atomic<bool>* cancel = nullptr);
+                                const std::atomic<bool>* cancel = nullptr,
+                                const std::string& header = {});
 
 }  // namespace knext

@@ -6,17 +6,25 @@
 #include "common/expected.hpp"
 #include "probes/launch_state.hpp"
 
-// Warm-up runs in a short-lived child process (`knext-launch --warm-worker PATH...`) so that
-// libcurl and its TLS libraries (~10 MB resident) are never mapped into PID 1. The launcher
-// starts it while node boots (libcurl loads meanwhile) and sends one line once the server
-// listens: "<host> <port> <timeout_ms> <repeat>". The worker GETs every path in parallel,
-// retrying until 2xx/3xx or the timeout, then sends repeat-1 more requests to it at once, and
-// prints one result line per path as it finishes.
+// Warm-up runs in a short-lived child process (`knext-launch --warm-worker [OPTIONS] PATH...`) so
+// that libcurl (~10 MB resident) is never mapped into PID 1. The launcher starts it while node
+// boots and talks to it in lines:
+//   launcher -> worker: "go <host> <port> <timeout_ms> <repeat cap> <node pid>" once the server
+//     listens; later "bg <budget_ms>" (warm the background routes), "busy" / "idle" (a user
+//     request is / no user request is in flight); EOF stops the worker.
+//   worker -> launcher: one `path` line each time a path's state changes (format_warm_result),
+//     "gate" once no critical path holds the gate, "bgdone\t<warmed>\t<total>\t<reason>",
+//     "log\t<info|warn>\t<text>".
+// Options: --auto (discover routes, warm the rest in the background), --bake (--prewarm: every
+// route before the gate, the record written), --skip GLOB (repeatable).
 namespace knext {
 
 inline constexpr std::string_view kWarmWorkerFlag = "--warm-worker";
 
-int run_warm_worker(const std::vector<std::string>& paths);
+// The header every warm-up request carries.
+inline constexpr std::string_view kWarmupHeader = "x-knext-warmup: 1";
+
+int run_warm_worker(const std::vector<std::string>& args);
 
 std::string format_warm_result(const WarmPathStatus& status);
 Expected<WarmPathStatus> parse_warm_result(std::string_view line);

@@ -5,8 +5,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
-#include <filesystem>
 
 #include "common/fd.hpp"
 #include "common/self_exe.hpp"
@@ -15,14 +15,16 @@
 
 namespace knext {
 
-WarmUp::WarmUp(uv_loop_t* loop, std::vector<std::string> paths)
-    : loop_(loop), paths_(std::move(paths)) {}
+WarmUp::WarmUp(uv_loop_t* loop, std::vector<std::string> worker_args)
+    : loop_(loop), args_(std::move(worker_args)) {}
 
 WarmUp::~WarmUp() {
   cancel();
 }
 
-Status WarmUp::prepare() {
+Status WarmUp::prepare(Callbacks callbacks) {
+  callbacks_ = std::move(callbacks);
+  active_ = true;
   int in_fds[2];
   int out_fds[2];
   if (pipe2(in_fds, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
@@ -34,7 +36,7 @@ Status WarmUp::prepare() {
 
   SpawnRequest request;
   request.argv = {self_command(), std::string(kWarmWorkerFlag)};
-  request.argv.insert(request.argv.end(), paths_.begin(), paths_.end());
+  request.argv.insert(request.argv.end(), args_.begin(), args_.end());
   request.env = current_environment();
   request.stdin_fd = in_read.get();
   request.stdout_fd = out_write.get();
@@ -50,28 +52,6 @@ Status WarmUp::prepare() {
   from_worker_.mark_initialized();
   uv_pipe_open(from_worker_.get(), out_read.release());
   from_worker_.get()->data = this;
-  return ok_status();
-}
-
-void WarmUp::start(const std::string& host, int port, std::chrono::milliseconds timeout, int repeat,
-                   OnPath on_path, OnDone on_done) {
-  on_path_ = std::move(on_path);
-  on_done_ = std::move(on_done);
-  remaining_ = paths_.size();
-  active_ = true;
-  if (worker_ <= 0) {
-    finish_all_failed("warm-up worker not running");
-    return;
-  }
-  // Blocking write of one short line into an empty pipe: cannot stall the loop.
-  std::string go = fmt::format("{} {} {} {}\n", host, port, std::max<long long>(timeout.count(), 1),
-                               std::max(repeat, 1));
-  uv_os_fd_t fd = -1;
-  uv_fileno(to_worker_.base(), &fd);
-  if (write(fd, go.data(), go.size()) != static_cast<ssize_t>(go.size())) {
-    finish_all_failed("cannot reach the warm-up worker");
-    return;
-  }
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(from_worker_.get()),
       [](uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
@@ -86,42 +66,122 @@ void WarmUp::start(const std::string& host, int port, std::chrono::milliseconds 
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         if (auto* self = static_cast<WarmUp*>(s->data)) self->on_read(nread, buf);
       });
+  return ok_status();
+}
+
+// Blocking writes of short lines into a pipe the worker drains: cannot stall the loop.
+void WarmUp::send(const std::string& line) {
+  if (worker_ <= 0 || to_worker_.get() == nullptr) return;
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(to_worker_.base(), &fd) != 0) return;
+  ssize_t ignored = write(fd, line.data(), line.size());
+  (void)ignored;
+}
+
+void WarmUp::start(const std::string& host, int port, std::chrono::milliseconds timeout, int repeat,
+                   pid_t node_pid) {
+  if (worker_ <= 0) {
+    fail_holding("warm-up worker not running");
+    return;
+  }
+  send(fmt::format("go {} {} {} {} {}\n", host, port, std::max<long long>(timeout.count(), 1),
+                   std::max(repeat, 1), std::max(node_pid, 0)));
+}
+
+void WarmUp::start_background(std::chrono::milliseconds budget) {
+  send(fmt::format("bg {}\n", std::max<long long>(budget.count(), 0)));
+}
+
+void WarmUp::set_busy(bool busy) {
+  send(busy ? "busy\n" : "idle\n");
 }
 
 void WarmUp::on_read(ssize_t nread, const uv_buf_t* buf) {
   if (!active_) return;
   if (nread < 0) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(from_worker_.get()));
-    worker_ = -1;
-    if (remaining_ > 0) finish_all_failed("warm-up worker exited early");
+    worker_ = -1;  // it exits by itself now; never signal a pid that may be reused
+    fail_holding("warm-up worker exited early");
+    if (!background_done_ && callbacks_.on_background_done) {
+      background_done_ = true;
+      callbacks_.on_background_done(0, 0, "stopped");
+    }
     return;
   }
   buffer_.append(buf->base, static_cast<size_t>(nread));
   for (size_t nl; active_ && (nl = buffer_.find('\n')) != std::string::npos;) {
-    auto result = parse_warm_result(std::string_view(buffer_).substr(0, nl));
+    std::string line = buffer_.substr(0, nl);
     buffer_.erase(0, nl + 1);
-    if (!result) continue;
-    if (result->state != WarmState::kOk) all_ok_ = false;
-    --remaining_;
-    if (on_path_) on_path_(*result);
-    if (remaining_ == 0) {
-      active_ = false;
-      worker_ = -1;  // it exits by itself now; never signal a pid that may be reused
-      if (on_done_) on_done_(all_ok_);
-    }
+    on_line(line);
   }
 }
 
-void WarmUp::finish_all_failed(const std::string& why) {
-  active_ = false;
-  for (const auto& path : paths_) {
-    WarmPathStatus s;
-    s.path = path;
-    s.state = WarmState::kFailed;
-    s.last_error = why;
-    if (on_path_) on_path_(s);
+void WarmUp::on_line(std::string_view line) {
+  if (line == "gate") {
+    holding_.clear();
+    if (!gate_reported_ && callbacks_.on_gate) {
+      gate_reported_ = true;
+      callbacks_.on_gate();
+    }
+    return;
   }
-  if (on_done_) on_done_(false);
+  auto field = [&line](size_t n) {
+    std::string_view rest = line;
+    for (size_t i = 0; i < n; ++i) {
+      auto tab = rest.find('\t');
+      if (tab == std::string_view::npos) return std::string_view();
+      rest.remove_prefix(tab + 1);
+    }
+    return rest.substr(0, rest.find('\t'));
+  };
+  if (line.rfind("log\t", 0) == 0) {
+    if (callbacks_.on_log) {
+      std::string_view text = line.substr(4);
+      auto tab = text.find('\t');
+      if (tab != std::string_view::npos) {
+        callbacks_.on_log(std::string(text.substr(0, tab)), std::string(text.substr(tab + 1)));
+      }
+    }
+    return;
+  }
+  if (line.rfind("bgdone\t", 0) == 0) {
+    background_done_ = true;
+    if (callbacks_.on_background_done) {
+      auto number = [](std::string_view v) {
+        return static_cast<size_t>(std::atol(std::string(v).c_str()));
+      };
+      callbacks_.on_background_done(number(field(1)), number(field(2)), std::string(field(3)));
+    }
+    return;
+  }
+  auto result = parse_warm_result(line);
+  if (!result) return;
+  auto known = std::find_if(holding_.begin(), holding_.end(),
+                            [&](const WarmPathStatus& s) { return s.path == result->path; });
+  if (!result->background && result->holds_gate && known == holding_.end()) {
+    holding_.push_back(*result);
+  } else if (known != holding_.end()) {
+    if (result->holds_gate) {
+      *known = *result;
+    } else {
+      holding_.erase(known);
+    }
+  }
+  if (callbacks_.on_path) callbacks_.on_path(*result);
+}
+
+void WarmUp::fail_holding(const std::string& why) {
+  auto holding = std::exchange(holding_, {});
+  for (auto& s : holding) {
+    s.state = WarmState::kFailed;
+    s.holds_gate = false;
+    s.last_error = why;
+    if (callbacks_.on_path) callbacks_.on_path(s);
+  }
+  if (!gate_reported_ && callbacks_.on_gate) {
+    gate_reported_ = true;
+    callbacks_.on_gate();
+  }
 }
 
 void WarmUp::cancel() {

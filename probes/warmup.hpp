@@ -16,42 +16,54 @@
 namespace knext {
 
 // The launcher's side of warm-up: starts the worker process early (see warm_worker.hpp), hands
-// it the server's address when known, and reports each path's result on the loop.
+// it the server's address when known, relays background-warming commands, and reports what the
+// worker says on the loop.
 class WarmUp {
  public:
-  using OnPath = std::function<void(const WarmPathStatus&)>;
-  using OnDone = std::function<void(bool all_ok)>;
+  struct Callbacks {
+    std::function<void(const WarmPathStatus&)> on_path;
+    std::function<void()> on_gate;  // no critical path holds the gate any more
+    std::function<void(size_t warmed, size_t total, const std::string& reason)> on_background_done;
+    std::function<void(const std::string& level, const std::string& text)> on_log;
+  };
 
-  WarmUp(uv_loop_t* loop, std::vector<std::string> paths);
+  // worker_args: the worker's options and critical paths (see warm_worker.hpp).
+  WarmUp(uv_loop_t* loop, std::vector<std::string> worker_args);
   ~WarmUp();
   WarmUp(const WarmUp&) = delete;
   WarmUp& operator=(const WarmUp&) = delete;
 
   // The worker drops to this user (--user) before its exec. Call before prepare().
   void run_as(std::optional<RunAs> who) { run_as_ = std::move(who); }
-  // Spawns the worker; the error says why warm-up cannot run.
-  Status prepare();
+  // Spawns the worker and listens to it; the error says why warm-up cannot run.
+  Status prepare(Callbacks callbacks);
   void start(const std::string& host, int port, std::chrono::milliseconds timeout, int repeat,
-             OnPath on_path, OnDone on_done);
+             pid_t node_pid);
+  // After the gate opened: warm the background routes within `budget` (0: none).
+  void start_background(std::chrono::milliseconds budget);
+  // A user request is (true) or no user request is (false) in flight.
+  void set_busy(bool busy);
   // Stops the worker; no further callbacks.
   void cancel();
 
  private:
   void on_read(ssize_t nread, const uv_buf_t* buf);
-  void finish_all_failed(const std::string& why);
+  void on_line(std::string_view line);
+  void send(const std::string& line);
+  void fail_holding(const std::string& why);
 
   uv_loop_t* loop_;
-  std::vector<std::string> paths_;
+  std::vector<std::string> args_;
   std::optional<RunAs> run_as_;
   pid_t worker_ = -1;
   UvHandle<uv_pipe_t> to_worker_;
   UvHandle<uv_pipe_t> from_worker_;
   std::string buffer_;
   std::vector<char> read_storage_;
-  OnPath on_path_;
-  OnDone on_done_;
-  size_t remaining_ = 0;
-  bool all_ok_ = true;
+  Callbacks callbacks_;
+  std::vector<WarmPathStatus> holding_;  // critical paths the worker has not finished
+  bool gate_reported_ = false;
+  bool background_done_ = false;
   bool active_ = false;
 };
 

@@ -115,6 +115,7 @@
     }
     if (type === 'open') requestOpen();
     else if (type === 'flush') flush();
+    else if (type === 'watch') watchBusy(!!(msg && msg.on));
     else send({ type: 'error', message: 'unknown message type: ' + type.slice(0, 100) });
   }
 
@@ -392,6 +393,22 @@
   // Server.Shutdown does: once closing, responses not yet started say "Connection: close"
   // (node then ends the connection after them) and connections that go idle are closed.
   var inflight = new Set();
+  // Background warming: the launcher wants to know when user requests (not warm-ups) are in
+  // flight. Counted always (one header read per request), told only on busy/idle transitions
+  // and only while watching.
+  var users = 0;
+  var watching = false;
+  function watchBusy(on) {
+    watching = on;
+    if (on) send({ type: users > 0 ? 'busy' : 'idle' });
+  }
+  function countUser(req, res) {
+    if (req.headers['x-knext-warmup'] === '1') return;
+    if (++users === 1 && watching) send({ type: 'busy' });
+    res.once('close', function () {
+      if (--users === 0 && watching) send({ type: 'idle' });
+    });
+  }
   function endAfter(server, res) {
     try {
       if (!res.headersSent) res.shouldKeepAlive = false;
@@ -406,6 +423,7 @@
     if (typeof server.closeIdleConnections !== 'function') return; // node < 18.2
     server.prependListener('request', function knextTrack(req, res) {
       if (st.closed) return endAfter(server, res);
+      try { countUser(req, res); } catch (_) { /* never into the app */ }
       inflight.add(res);
       res.once('close', function () { inflight.delete(res); });
     });

@@ -25,6 +25,8 @@
 #include <sstream>
 #include <thread>
 
+#include <boost/json.hpp>
+
 #include "common/loopback.hpp"
 #include "tests/integration/harness.hpp"
 
@@ -143,7 +145,8 @@ struct HttpResult {
   std::string body;
   std::string error;  // why there is no response
   int connect_errno = 0;
-  double ms = 0;  // connect to the end of the response
+  double ms = 0;     // connect to the end of the response
+  std::string head;  // status line and headers, lower-cased
 };
 
 std::string dechunk(const std::string& in) {
@@ -217,6 +220,7 @@ HttpResult http_get(int port, const std::string& path, std::chrono::milliseconds
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (contains(lower, "transfer-encoding: chunked")) r.body = dechunk(r.body);
+  r.head = lower;
   return r;
 }
 
@@ -595,14 +599,15 @@ TEST_CASE("queue-proxy, http probe on /: plain node server.js for comparison (nu
 
 // ---- 3: a warm path that keeps failing ----------------------------------------------------------
 
+// A 5xx is an answer: after a few tries (not --warm-timeout) --warm-fail applies.
 TEST_CASE(
-    "a warm path answering 500 holds PORT closed until --warm-timeout, then --warm-fail "
+    "a warm path answering 500 holds PORT closed for a few tries, then --warm-fail "
     "applies") {
   int port = free_port();
   SUBCASE("--warm-fail=open opens the gate anyway and names the path and status") {
     Proc app(
         "knext-launch",
-        launcher_argv({"--warm-path", "/broken", "--warm-timeout", "2s", "--warm-fail", "open"},
+        launcher_argv({"--warm-path", "/broken", "--warm-timeout", "30s", "--warm-fail", "open"},
                       {node_bin(), status_server()}),
         {.env = app_env(port)});
     REQUIRE_MESSAGE(app.wait_for_err("phase server-listening-internal", 10s), app.report());
@@ -611,9 +616,8 @@ TEST_CASE(
     CHECK_MESSAGE(held.accepted_early == 0, "PORT accepted before warm-up gave up\n"
                                                 << app.report());
     CHECK(held.other == 0);
-    CHECK(held.refused >= 10);  // ~2 s of polling every 25 ms, all refused
-    CHECK(held.line_seen_ms >= 1900);
-    CHECK(held.line_seen_ms < 4000);
+    CHECK(held.refused >= 1);
+    CHECK(held.line_seen_ms < 30'000);  // not held for --warm-timeout
     REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 3s), app.report());
     auto err = app.err();
     CHECK_MESSAGE(contains(err, "warm-up failed: /broken (HTTP 500)"), err);
@@ -633,19 +637,18 @@ TEST_CASE(
   }
   SUBCASE("--warm-fail=exit stops the app, exits 1 and names the path and status") {
     Proc app("knext-launch",
-             launcher_argv({"--warm-path", "/broken", "--warm-timeout", "2s", "--warm-fail", "exit",
-                            "--grace", "2s"},
+             launcher_argv({"--warm-path", "/broken", "--warm-timeout", "30s", "--warm-fail",
+                            "exit", "--grace", "2s"},
                            {node_bin(), status_server()}),
              {.env = app_env(port)});
     REQUIRE_MESSAGE(app.wait_for_err("phase server-listening-internal", 10s), app.report());
     auto held = watch_port_closed(app, port, "warm-up failed", 8s);
     CHECK_MESSAGE(held.accepted_early == 0, app.report());
-    CHECK(held.refused >= 10);
+    CHECK(held.refused >= 1);
     auto code = app.wait_exit(5s);
     REQUIRE_MESSAGE(code, "the launcher did not exit\n" << app.report());
     CHECK(*code == 1);
-    CHECK(app.exited_ms() >= 1900);
-    CHECK(app.exited_ms() < 2000 + 2000 + 1500);
+    CHECK(app.exited_ms() < 30'000);  // not held for --warm-timeout
     CHECK(connect_errno(port) == ECONNREFUSED);
     auto err = app.err();
     CHECK_MESSAGE(contains(err, "/broken (HTTP 500)"), err);
@@ -888,4 +891,215 @@ TEST_CASE("handoff: node itself owns the public port, so the launcher is not on 
     app.signal(SIGTERM);
     REQUIRE(app.wait_exit(5s));
   }
+}
+
+// ---- adaptive warm-up, --warm-path auto, background warming ------------------------------------
+
+namespace {
+
+namespace json = boost::json;
+
+json::value startup_of(int admin_port) {
+  auto r = http_get(admin_port, "/startup", 2s);
+  if (r.status != 200) return json::value();
+  json::error_code ec;
+  auto v = json::parse(r.body, ec);
+  return ec ? json::value() : v;
+}
+
+// Polls /startup until background warming reports `state` (done/off); the last document.
+json::value wait_background(int admin_port, std::string_view state, std::chrono::seconds limit) {
+  auto deadline = Clock::now() + limit;
+  json::value last;
+  while (Clock::now() < deadline) {
+    last = startup_of(admin_port);
+    if (const auto* o = last.if_object()) {
+      if (const auto* bg = o->if_contains("background");
+          bg != nullptr && bg->is_object() && bg->as_object().at("state") == state.data()) {
+        return last;
+      }
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return last;
+}
+
+bool background_done(const json::value& startup) {
+  return startup.is_object() && startup.at("background").at("state") == "done";
+}
+
+std::vector<std::string> warm_paths_in(const json::value& startup, bool background) {
+  std::vector<std::string> out;
+  if (!startup.is_object()) return out;
+  for (const auto& w : startup.at("warm_paths").as_array()) {
+    if (w.at("background").as_bool() == background) {
+      out.emplace_back(w.at("path").as_string());
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> auto_argv(int admin_port, const std::vector<std::string>& flags) {
+  std::vector<std::string> argv = {launcher_bin(), "--admin-port", std::to_string(admin_port)};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  argv.push_back("--");
+  argv.push_back(node_bin());
+  argv.push_back(fixture_server());
+  return argv;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "--warm-path auto behind queue-proxy: once background warming finished, every fixture "
+    "route answers its next request within 2x its steady median") {
+  int app_port = free_port();
+  int admin_port = free_port();
+  QueueProxy qp(app_port, "tcp");
+  REQUIRE_MESSAGE(qp.wait_up(10s), "queue-proxy did not start\n" << qp.proc().report());
+  // No --warm-path: auto is the default for a Next.js standalone app.
+  Proc app("knext-launch", auto_argv(admin_port, {"--warm-timeout", "60s"}),
+           {.env = app_env(app_port), .cwd = fixture_dir()});
+  auto ready = wait_activator_ready(qp.port(), app.started(), 40s);
+  REQUIRE_MESSAGE(ready.ready, "queue-proxy never reported ready\n" << app.report());
+
+  // The first user request after ready runs the middleware (proxy.js) warm, like the page.
+  auto first = http_get(qp.port(), "/", 10s);
+  REQUIRE_MESSAGE(first.status == 200, describe(first));
+  CHECK_MESSAGE(contains(first.head, "x-fixture-proxy: 1"), first.head);
+
+  auto done = wait_background(admin_port, "done", 60s);
+  REQUIRE_MESSAGE(background_done(done), "background warming did not finish\n"
+                                             << json::serialize(done) << "\n"
+                                             << app.report());
+  // Critical (/ and what a --prewarm record marks) or background: every route is warmed.
+  auto background = warm_paths_in(done, true);
+  auto critical = warm_paths_in(done, false);
+  background.insert(background.end(), critical.begin(), critical.end());
+  for (const char* route : {"/dynamic", "/slow", "/list", "/api/checksum", "/api/health", "/legacy",
+                            "/posts/hello", "/posts/world", "/search"}) {
+    CHECK_MESSAGE(std::find(background.begin(), background.end(), route) != background.end(),
+                  route << " was not warmed in the background: " << json::serialize(done));
+  }
+  CHECK_MESSAGE(!contains(json::serialize(done), "/users/[id]"), json::serialize(done));
+
+  // Behind queue-proxy for every route (it is in front of all user traffic anyway).
+  for (const char* route : {"/dynamic", "/slow", "/list", "/api/checksum", "/api/health", "/legacy",
+                            "/posts/hello", "/search?q=knext"}) {
+    auto next = http_get(qp.port(), route, 10s);
+    REQUIRE_MESSAGE(next.status == 200, route << ": " << describe(next));
+    CHECK_MESSAGE(contains(next.head, "x-fixture-proxy: 1"), route << ": " << next.head);
+    std::vector<double> steady;
+    for (int i = 0; i < 7; ++i) {
+      auto s = http_get(qp.port(), route, 10s);
+      REQUIRE_MESSAGE(s.status == 200, route << ": " << describe(s));
+      steady.push_back(s.ms);
+    }
+    double m = median(steady);
+    MESSAGE(std::string(route) << ": first after background warming " << fixed1(next.ms)
+                               << " ms, steady median " << fixed1(m) << " ms");
+    CHECK_MESSAGE(next.ms <= kWarmFactor * m, route << " first " << fixed1(next.ms) << " ms > "
+                                                    << kWarmFactor << " x steady median "
+                                                    << fixed1(m) << " ms");
+  }
+}
+
+TEST_CASE("--warm-path auto: a user request during background warming is answered") {
+  int port = free_port();
+  int admin_port = free_port();
+  Proc app("knext-launch", auto_argv(admin_port, {}), {.env = app_env(port), .cwd = fixture_dir()});
+  REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 30s), app.report());
+  // Right after the gate opened, background warming runs (it takes several renders).
+  auto running = startup_of(admin_port);
+  REQUIRE(running.is_object());
+  std::string state(running.at("background").at("state").as_string());
+  auto user = http_get(port, "/dynamic", 10s);
+  CHECK_MESSAGE(user.status == 200, describe(user));
+  CHECK(contains(user.body, "knext fixture: dynamic"));
+  MESSAGE("background warming was '" << state << "' when the user request was sent; answered in "
+                                     << fixed1(user.ms) << " ms");
+  auto done = wait_background(admin_port, "done", 60s);
+  CHECK_MESSAGE(background_done(done), app.report());
+  app.signal(SIGTERM);
+  CHECK(app.wait_exit(10s));
+}
+
+TEST_CASE("--warm-skip: matching routes are never warmed") {
+  int port = free_port();
+  int admin_port = free_port();
+  Proc app("knext-launch",
+           auto_argv(admin_port, {"--warm-skip", "/posts/**", "--warm-skip", "/slow"}),
+           {.env = app_env(port), .cwd = fixture_dir()});
+  REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 30s), app.report());
+  auto done = wait_background(admin_port, "done", 60s);
+  REQUIRE_MESSAGE(done.is_object(), app.report());
+  auto all = warm_paths_in(done, true);
+  auto critical = warm_paths_in(done, false);
+  all.insert(all.end(), critical.begin(), critical.end());
+  CHECK_MESSAGE(std::find(all.begin(), all.end(), "/dynamic") != all.end(), json::serialize(done));
+  for (const char* skipped : {"/posts/hello", "/posts/world", "/slow"}) {
+    CHECK_MESSAGE(std::find(all.begin(), all.end(), skipped) == all.end(),
+                  skipped << " was warmed: " << json::serialize(done));
+  }
+  app.signal(SIGTERM);
+  CHECK(app.wait_exit(10s));
+}
+
+TEST_CASE("a 404 warm path is logged at once with its status and does not hold PORT closed") {
+  int port = free_port();
+  // The fixture answers 404 for a page it does not have.
+  Proc app("knext-launch",
+           launcher_argv({"--warm-path", "/no-such-page", "--warm-timeout", "60s"},
+                         {node_bin(), fixture_server()}),
+           {.env = app_env(port), .cwd = fixture_dir()});
+  REQUIRE_MESSAGE(app.wait_for_err("phase server-listening-internal", 30s), app.report());
+  auto held = watch_port_closed(app, port, "warm path /no-such-page answered HTTP 404", 30s);
+  CHECK_MESSAGE(held.line_seen, app.report());
+  CHECK_MESSAGE(held.accepted_early == 0, app.report());
+  REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 10s), app.report());
+  CHECK(app.running());
+  CHECK_MESSAGE(held.line_seen_ms < 30'000, "held for " << held.line_seen_ms << " ms");
+  auto err = app.err();
+  CHECK_MESSAGE(contains(err, "warm-up failed: /no-such-page (HTTP 404)"), err);
+  auto root = http_get(port, "/", 10s);
+  CHECK_MESSAGE(root.status == 200, describe(root));
+  app.signal(SIGTERM);
+  CHECK(app.wait_exit(10s));
+}
+
+// The fixture has no route that fails, so this app is a stand-in: status-server.cjs (GET /broken
+// answers 500) with the two files that make a directory a Next.js standalone build to the
+// launcher, and an app-paths manifest in Next's format listing / and /broken.
+TEST_CASE("--warm-path auto: a route answering 500 in the background is logged, never blocks") {
+  TempDir dir;
+  fs::create_directories(dir.path() / ".next" / "server");
+  fs::copy_file(status_server(), dir.path() / "server.js");
+  {
+    std::ofstream(dir.path() / ".next" / "BUILD_ID") << "stand-in-build";
+    std::ofstream(dir.path() / ".next" / "server" / "app-paths-manifest.json")
+        << R"({"/page":"app/page.js","/broken/page":"app/broken/page.js",)"
+           R"("/fine/page":"app/fine/page.js"})";
+  }
+  int port = free_port();
+  int admin_port = free_port();
+  std::vector<std::string> argv = {
+      launcher_bin(), "--admin-port", std::to_string(admin_port),         "--warm-fail", "exit",
+      "--",           node_bin(),     (dir.path() / "server.js").string()};
+  Proc app("knext-launch", argv, {.env = app_env(port), .cwd = dir.path()});
+  REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 30s), app.report());
+  auto done = wait_background(admin_port, "done", 30s);
+  REQUIRE_MESSAGE(background_done(done), app.report());
+  auto err = app.err();
+  CHECK_MESSAGE(contains(err, "background warm-up of /broken answered HTTP 500"), err);
+  CHECK(app.running());  // --warm-fail=exit is about critical paths only
+  auto fine = http_get(port, "/fine", 5s);
+  CHECK_MESSAGE(fine.status == 200, describe(fine));
+  bool fine_warmed = false;
+  for (const auto& w : done.at("warm_paths").as_array()) {
+    if (w.at("path") == "/fine") fine_warmed = w.at("state") == "ok";
+    if (w.at("path") == "/broken") CHECK(w.at("status").as_int64() == 500);
+  }
+  CHECK_MESSAGE(fine_warmed, json::serialize(done));
+  app.signal(SIGTERM);
+  CHECK(app.wait_exit(10s));
 }

@@ -138,7 +138,7 @@ TEST_CASE("/metrics is Prometheus text 0.0.4 with every family, escaped labels, 
     CHECK(std::find(series.begin(), series.end(), key) == series.end());
     series.push_back(key);
   }
-  CHECK(series.size() == 2 + 4 * 2 + 5);  // phases, 4 families per path, 5 scalars
+  CHECK(series.size() == 2 + 9 * 2 + 7);  // phases, 9 families per path, 7 scalars
 }
 
 TEST_CASE("/metrics without a timeline or warm paths still has every family") {
@@ -184,9 +184,14 @@ TEST_CASE("/startup is the timeline and warm-up results as JSON") {
   std::string expected = fmt::format(
       R"({{"gate":"handoff","gate_open":true,"child_running":true,"restarts":0,)"
       R"("phases":[{{"name":"config-parsed","ms":{:.3f}}},{{"name":"gate-open","ms":{:.3f}}}],)"
-      R"("warm_paths":[{{"path":"/","state":"ok","status":200,"attempts":1,"ms":12.250}},)"
+      R"("warm_paths":[{{"path":"/","state":"ok","status":200,"attempts":1,"ms":12.250,)"
+      R"("background":false,"first_latency_ms":0.000,"last_latency_ms":0.000,"result":"",)"
+      R"("holds_gate":false}},)"
       R"({{"path":"/a\"b","state":"pending","status":0,"attempts":2,"ms":0.000,)"
-      R"("error":"Couldn't connect to server"}}]}})"
+      R"("background":false,"first_latency_ms":0.000,"last_latency_ms":0.000,"result":"",)"
+      R"("holds_gate":true,"error":"Couldn't connect to server"}}],)"
+      R"("background":{{"state":"off","routes":0,"warmed":0,"reason":"","started_ms":0.000,)"
+      R"("done_ms":0.000}}}})"
       "\n",
       timeline.phases()[0].ms, timeline.phases()[1].ms);
   CHECK(reply.body == expected);
@@ -196,12 +201,14 @@ TEST_CASE("/startup with nothing yet is still valid JSON") {
   LaunchState state;
   CHECK(knext::startup_json(state) ==
         R"({"gate":"","gate_open":false,"child_running":false,"restarts":0,"phases":[],)"
-        R"("warm_paths":[]})"
+        R"("warm_paths":[],"background":{"state":"off","routes":0,"warmed":0,"reason":"",)"
+        R"("started_ms":0.000,"done_ms":0.000}})"
         "\n");
 }
 
 TEST_CASE("warm state names") {
   CHECK(knext::warm_state_name(WarmState::kPending) == "pending");
+  CHECK(knext::warm_state_name(WarmState::kWarming) == "warming");
   CHECK(knext::warm_state_name(WarmState::kOk) == "ok");
   CHECK(knext::warm_state_name(WarmState::kFailed) == "failed");
 }

@@ -275,3 +275,25 @@ TEST_CASE("restart policy flags: defaults, values, validation") {
   CHECK(bad.error().message.find("never or on-failure") != std::string::npos);
   CHECK_FALSE(parse({"--restart-max=0"}).ok());
 }
+
+TEST_CASE("--warm-path auto, --warm-skip, --warm-background-budget") {
+  auto autos = parse({"--warm-path", "auto", "--warm-path", "/slow"});
+  REQUIRE(autos.ok());
+  CHECK(autos->warm_auto);
+  CHECK(autos->warm_paths == std::vector<std::string>{"/slow"});
+  auto env = parse({}, {{"KNEXT_WARM_SKIP", "/admin/**,/api/*"},
+                        {"KNEXT_WARM_BACKGROUND_BUDGET", "0"}});
+  REQUIRE(env.ok());
+  CHECK(env->warm_skip == std::vector<std::string>{"/admin/**", "/api/*"});
+  CHECK(env->warm_background_budget.count() == 0);
+  CHECK(parse({})->warm_background_budget.count() > 0);
+  auto bad_skip = parse({"--warm-skip", "admin"});
+  REQUIRE_FALSE(bad_skip.ok());
+  CHECK(bad_skip.error().message.find("--warm-skip: 'admin' is not allowed") != std::string::npos);
+  auto bad_budget = parse({"--warm-background-budget", "soon"});
+  REQUIRE_FALSE(bad_budget.ok());
+  CHECK(bad_budget.error().message.find("--warm-background-budget") != std::string::npos);
+  // Only a directory with server.js and .next/BUILD_ID is a Next.js standalone app.
+  CHECK_FALSE(knext::effective_warm_auto(*parse({}), "/nonexistent-dir"));
+  CHECK(knext::effective_warm_auto(*parse({"--warm-path=auto"}), "/nonexistent-dir"));
+}

@@ -1,2 +1,0 @@
-// Boost.JSON's implementation, compiled once for the whole program (header-only use).
-#include <boost/json/src.hpp>
