@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <optional>
+#include <string_view>
 #include <utility>
 
 #include "launcher/log.hpp"
@@ -24,6 +26,12 @@ constexpr int kBacklog = 511;
 // release tick (kReleaseTick).
 constexpr size_t kBlindReleasePerTick = 16;
 constexpr uint64_t kReleaseTickMs = 1;
+// Until its request line is whole a connection is read this much at a time, so what it sends
+// after that line mostly stays in the kernel.
+constexpr size_t kHeadChunk = 1024;
+// Once decided and until its upstream connection is up, a connection keeps at most this much
+// (or its request line, if longer).
+constexpr size_t kHeldBytes = 2048;
 // fds kept for everything else the launcher opens when sizing the connection cap.
 constexpr size_t kSpareFds = 64;
 
@@ -40,6 +48,18 @@ bool was_reset(uv_stream_t* stream, bool we_ended) {
   length = sizeof(info);
   return !we_ended && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) == 0 &&
          info.tcpi_state == TCP_CLOSE;
+}
+
+// The first request line with its line end, once it is whole (empty lines before it skipped,
+// as RFC 9112 allows).
+std::optional<std::string_view> first_line(std::string_view bytes) {
+  for (size_t start = 0;;) {
+    size_t end = bytes.find('\n', start);
+    if (end == std::string_view::npos) return std::nullopt;
+    std::string_view line = bytes.substr(start, end - start);
+    if (line != "" && line != "\r") return bytes.substr(start, end + 1 - start);
+    start = end + 1;
+  }
 }
 
 std::string authority(const std::string& host, int port) {
@@ -136,7 +156,8 @@ void ProxyGate::Connection::on_accepted() {
   if (read_from(client()) != 0) abort();
 }
 
-// Only a connection still without a whole head has its timer running.
+// Only a connection still without a whole request line (or, for the ready path, head) has its
+// timer running.
 void ProxyGate::Connection::on_timeout() {
   if (state_ != State::kHead) return;
   if (to_upstream_.queued.empty()) return close();
@@ -161,7 +182,8 @@ int ProxyGate::Connection::read_from(uv_stream_t* stream) {
         if (h == self.client_handle()) {
           size_t limit = self.high_water(self.to_upstream_);
           size_t have = self.to_upstream_.pending();
-          size = std::min(kReadSize, have < limit ? limit - have : 1);
+          size = std::min(self.state_ == State::kHead ? kHeadChunk : kReadSize,
+                          have < limit ? limit - have : 1);
         }
         *buf = uv_buf_init(self.gate_->read_buffer_.get(), static_cast<unsigned>(size));
       },
@@ -207,13 +229,20 @@ void ProxyGate::Connection::on_read(uv_stream_t* from, ssize_t nread, const uv_b
 }
 
 // The first request line decides: the ready path is answered here, anything else (including
-// what does not parse as HTTP) is the server's business.
+// what does not parse as HTTP) is the server's business, the rest of its head included.
 void ProxyGate::Connection::check_head() {
-  auto parsed = parse_request_head(to_upstream_.queued);
-  if (parsed.incomplete() && !client_eof_) return;
-  if (parsed.ok() && parsed.head.target == gate_->ready_path_) {
-    answer(gate_->open_ ? 200 : 503, parsed.head.method == "HEAD");
-    return;
+  auto line = first_line(to_upstream_.queued);
+  if (!line && !client_eof_ && to_upstream_.queued.size() < kMaxRequestHead) return;
+  if (line) {
+    auto parsed = parse_request_head(std::string(*line) + "\r\n");
+    if (parsed.ok() && parsed.head.target == gate_->ready_path_) {
+      // Answered once the whole head is in: closing with request bytes unread would send a
+      // RST that can destroy the answer.
+      bool whole = !parse_request_head(to_upstream_.queued).incomplete();
+      if (!whole && !client_eof_) return;
+      answer(gate_->open_ ? 200 : 503, parsed.head.method == "HEAD");
+      return;
+    }
   }
   route();
 }
@@ -284,7 +313,7 @@ void ProxyGate::Connection::answer(int status, bool head_only) {
   if (status == 200) reply.body = "ready\n";
   if (status == 503) reply.body = "not ready\n";
   if (status == 502) reply.body = "bad gateway: the server is not accepting connections\n";
-  if (status == 408) reply.body = "request head not received in time\n";
+  if (status == 408) reply.body = "request not received in time\n";
   std::string bytes = format_reply(reply, head_only);
   deliver(to_client_, bytes.data(), bytes.size());
   if (!closing()) end(to_client_);
@@ -361,12 +390,12 @@ void ProxyGate::Connection::on_shutdown(Outbox& out, int status) {
   maybe_finish();
 }
 
-// Until it is forwarded a connection keeps at most kMaxRequestHead bytes (its head, or the start
-// of what follows): the rest waits in the kernel. It is still read up to there, so a client that
-// resets is noticed.
+// Until its upstream connection is up a connection keeps little: its request line (at most
+// kMaxRequestHead bytes), then kHeldBytes; the rest waits in the kernel. It is still read up to
+// there, so a client that resets is noticed.
 size_t ProxyGate::Connection::high_water(const Outbox& out) const {
-  bool not_forwarded = state_ == State::kHead || state_ == State::kHeld;
-  return &out == &to_upstream_ && not_forwarded ? kMaxRequestHead : kHighWater;
+  if (&out != &to_upstream_ || out.connected) return kHighWater;
+  return state_ == State::kHead ? kMaxRequestHead : kHeldBytes;
 }
 
 void ProxyGate::Connection::pause_if_full(uv_stream_t* source, Outbox& out, bool& paused) {

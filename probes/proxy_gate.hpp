@@ -16,7 +16,7 @@
 namespace knext {
 
 struct ProxyGateOptions {
-  // A connection that has not sent a whole request head by then gets 408 and is closed (node's
+  // A connection that has not sent its whole request line by then gets 408 and is closed (node's
   // headersTimeout). Once a connection is forwarded node's own timeouts apply to it.
   std::chrono::milliseconds head_timeout{60'000};
   // At most this many client connections (fewer when the fd limit cannot hold each with its
@@ -28,15 +28,14 @@ struct ProxyGateOptions {
 };
 
 // --gate=proxy, for servers the hook cannot reach: the launcher itself listens on the public
-// PORT. Every connection is accepted (up to the cap); until open() it is held: its request head
-// is kept (at most kMaxRequestHead bytes) and nothing more is read, so the rest waits in the
-// kernel. After open() each connection is piped byte for byte to the internal address, with
-// backpressure (a side is not read while 64 KiB wait for its peer) and half-close passed
-// through. A request whose first request line targets the ready path is answered here instead:
-// 503 before open, 200 after, then closed. Everything runs on the loop's thread; SIGPIPE must be
-// ignored (the supervisor does), so a peer that went away shows up as EPIPE instead of killing
-// the launcher. A held connection with a whole head waits for open(); the caller opens at warm
-// or at the warm deadline, or exits.
+// PORT. Every connection is accepted (up to the cap); until open() it is held: the gate keeps
+// its request line and at most 2 KiB, and reads no more, so the rest waits in the kernel. After
+// open() each connection is piped byte for byte to the internal address, with backpressure (a side
+// is not read while 64 KiB wait for its peer) and half-close passed through. A request whose first
+// request line targets the ready path is answered here instead: 503 before open, 200 after, then
+// closed. Everything runs on the loop's thread; SIGPIPE must be ignored (the supervisor does), so a
+// peer that went away shows up as EPIPE instead of killing the launcher. A held connection with a
+// whole request line waits for open(); the caller opens at warm or at the warm deadline, or exits.
 class ProxyGate {
  public:
   ProxyGate(uv_loop_t* loop, std::string ready_path, ProxyGateOptions options = {});

@@ -704,7 +704,7 @@ TEST_CASE("listen errors name the address and port; close_listener stops accepti
   CHECK_FALSE(knext::loopback_accepts(taken));
 }
 
-TEST_CASE("the head timeout: 408 for a partial head, a silent connection just closed") {
+TEST_CASE("the head timeout: 408 for a partial request line, a silent connection just closed") {
   CHECK(knext::ProxyGateOptions{}.head_timeout == 60s);  // node's headersTimeout
   Upstream upstream;
   knext::ProxyGateOptions options;
@@ -713,8 +713,8 @@ TEST_CASE("the head timeout: 408 for a partial head, a silent connection just cl
   gate.open(upstream.port());
   Client silent(gate.port());
   Client partial(gate.port());
-  REQUIRE(partial.send("GET /slow HTTP/1.1\r\nHost:"));
-  Client whole(gate.port());  // a whole head is forwarded and no longer timed by the gate
+  REQUIRE(partial.send("GET /slow HT"));
+  Client whole(gate.port());  // a whole request is forwarded and no longer timed by the gate
   REQUIRE(whole.send("GET /whole HTTP/1.1\r\nHost: t\r\n\r\n"));
   auto answered = whole.read_response();
   REQUIRE(answered);
@@ -757,11 +757,11 @@ TEST_CASE("the connection cap: beyond it new connections are closed unanswered, 
   }
 }
 
-TEST_CASE("a held connection keeps at most a request head; the rest waits in the kernel") {
+TEST_CASE("a held connection keeps its request line and a little more; the rest waits") {
   Upstream upstream;
   GateThread gate;
-  // 16 MiB of "head" without its blank line: the gate stops reading after 8 KiB, the kernel's
-  // buffers fill and the client is left blocked in send.
+  // 16 MiB of "head" without its blank line: the gate stops reading after a few KiB, the
+  // kernel's buffers fill and the client is left blocked in send.
   Client client(gate.port());
   std::string junk = "GET /x HTTP/1.1\r\nX-Junk: " + std::string(16 << 20, 'a');
   size_t sent = 0;
