@@ -1,5 +1,6 @@
 #include "launcher/config.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <cxxopts.hpp>
@@ -123,6 +124,17 @@ bool set_prewarm_fs(Config& c, std::string_view v) {
       {"off", false},
   }};
   return set_enum(c.prewarm_fs, v, kNames);
+}
+
+bool set_admin_host(Config& c, std::string_view v) {
+  std::string host(v);
+  unsigned char address[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, host.c_str(), address) != 1 &&
+      inet_pton(AF_INET6, host.c_str(), address) != 1) {
+    return false;
+  }
+  c.admin_host = std::move(host);
+  return true;
 }
 
 template <std::string Config::*Member>
@@ -287,6 +299,9 @@ const std::vector<OptionSpec>& specs() {
        "a URL path starting with / (no spaces)", false, set_ready_path},
       {"admin-port", "Port for /healthz /readyz /metrics /startup; 0 turns it off (default 9901)",
        "a port number from 0 to 65535", false, set_int<&Config::admin_port, 0, 65535>},
+      {"admin-host",
+       "Address the admin endpoint listens on (default: every interface, IPv6 and IPv4)",
+       "an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0, ::1 or ::", false, set_admin_host},
       {"hook", "Path of knext-hook.cjs (default: found beside the binary)", "a file path", false,
        set_path<&Config::hook_path>},
       {"cache-dir",

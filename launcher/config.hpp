@@ -53,6 +53,8 @@ struct Config {
   WarmFail warm_fail = WarmFail::kOpen;
   std::string ready_path = "/_knext/ready";
   int admin_port = 9901;  // 0: off
+  // An IP literal; empty: every interface (:: dual-stack, else 0.0.0.0).
+  std::string admin_host;
   std::string hook_path;  // empty: found next to the binary
 
   std::string cache_dir;   // the mounted volume for compile caches; empty: none

@@ -154,6 +154,10 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
           state.gate_mode = gate_name(gate);
         } else {
           internal_port = *internal;
+          if (first_start) {
+            log::info(fmt::format("proxy gate: listening on public port {}, at most {} connections",
+                                  proxy->port(), proxy->max_connections()));
+          }
           set_env(attempt.env, "PORT", std::to_string(internal_port));
           set_env(attempt.env, "HOSTNAME", "127.0.0.1");
         }
@@ -237,9 +241,11 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
     if (config.admin_port != 0) {
       admin = std::make_unique<AdminServer>(
           loop.get(), [&state](const HttpRequestHead& req) { return admin_route(req, state); });
-      if (auto listening = admin->listen("0.0.0.0", config.admin_port); !listening) {
+      if (auto listening = admin->listen(config.admin_host, config.admin_port); !listening) {
         log::warn(listening.error().message + "; the admin endpoint is off");
         admin.reset();
+      } else {
+        log::debug(fmt::format("admin endpoint on {} port {}", admin->host(), admin->port()));
       }
     }
     begin_gate();

@@ -6,11 +6,10 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_map>
 
 #include "common/expected.hpp"
-#include "launcher/uv_handle.hpp"
 #include "probes/http_head.hpp"
+#include "probes/tcp_server.hpp"
 
 namespace knext {
 
@@ -18,8 +17,11 @@ struct AdminServerOptions {
   // A connection that has not sent a whole request head by then (or not taken its answer and
   // closed after it) is closed.
   std::chrono::milliseconds read_timeout{5'000};
-  // Connections beyond this are accepted and closed at once, so a flood cannot exhaust fds.
+  // At most this many connections are open, so a flood cannot exhaust fds. When full, a new
+  // connection replaces the oldest one that has not sent a whole request yet and has been open
+  // for evict_min_age: a flood of idle connections cannot lock the liveness probe out.
   std::size_t max_connections = 512;
+  std::chrono::milliseconds evict_min_age{100};
 };
 
 // A tiny HTTP/1.x server for the admin endpoint on a libuv loop: one request per connection,
@@ -34,30 +36,33 @@ class AdminServer {
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
-  // Binds host:port (IPv4 or IPv6 literal) and starts accepting. Port 0 takes an ephemeral port
-  // (see port()); callers treat --admin-port=0 as "off" and do not construct a server at all.
-  // Errors read "admin port 9901: address already in use".
+  // Binds host:port (IPv4 or IPv6 literal) and starts accepting. An empty host is every
+  // interface: "::" (IPv4 too, dual-stack), or 0.0.0.0 where IPv6 is unavailable. Port 0 takes
+  // an ephemeral port (see port()); callers treat --admin-port=0 as "off" and do not construct
+  // a server at all. Errors read "admin port 9901: address already in use".
   Status listen(const std::string& host, int port);
   // The bound port, once listening.
-  int port() const { return port_; }
+  int port() const { return server_->port(); }
+  // The address listened on ("::" or "0.0.0.0" for an empty host).
+  const std::string& host() const { return host_; }
   // Stops accepting and closes every connection; their memory is freed by the loop.
-  void close();
+  void close() { server_->close(); }
   // Connections accepted and not yet closed.
-  std::size_t open_connections() const { return connections_.size(); }
+  std::size_t open_connections() const { return server_->open_connections(); }
+  // Connections closed to make room for a new one.
+  std::size_t evicted() const { return server_->evicted(); }
 
  private:
   class Connection;  // per-connection state, in admin_server.cpp
 
-  void on_connection(int status);
-  void close_connection(Connection* connection);
+  std::unique_ptr<TcpServer> make_server();
 
   uv_loop_t* loop_;
   Handler handler_;
   AdminServerOptions options_;
-  UvHandle<uv_tcp_t> listener_;
-  int port_ = 0;
+  std::unique_ptr<TcpServer> server_;
+  std::string host_;
   bool listen_called_ = false;
-  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
 };
 
 }  // namespace knext

@@ -4,6 +4,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <optional>
+#include <string_view>
 #include <utility>
 
 #include "launcher/log.hpp"
@@ -13,22 +18,22 @@ namespace knext {
 namespace {
 
 constexpr size_t kReadSize = 64 * 1024;
-// A side stops being read while this much is waiting to be written to its peer (held bytes
-// included) and resumes once the peer has taken it.
+// A side stops being read while this much is waiting to be written to its peer and resumes
+// once the peer has taken it.
 constexpr size_t kHighWater = 64 * 1024;
 constexpr int kBacklog = 511;
-
-Expected<sockaddr_storage> ip_address(const std::string& host, int port) {
-  if (port < 0 || port > 65535) return Error{fmt::format("port {} is out of range", port)};
-  std::string ip = host.empty() ? "0.0.0.0" : host == "localhost" ? "127.0.0.1" : host;
-  if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-  sockaddr_storage address{};
-  if (uv_ip4_addr(ip.c_str(), port, reinterpret_cast<sockaddr_in*>(&address)) == 0 ||
-      uv_ip6_addr(ip.c_str(), port, reinterpret_cast<sockaddr_in6*>(&address)) == 0) {
-    return address;
-  }
-  return Error{fmt::format("{} is not an IP address", host)};
-}
+// Without the kernel's accept-queue figures, held connections are released this many per
+// release tick (kReleaseTick).
+constexpr size_t kBlindReleasePerTick = 16;
+constexpr uint64_t kReleaseTickMs = 1;
+// Until its request line is whole a connection is read this much at a time, so what it sends
+// after that line mostly stays in the kernel.
+constexpr size_t kHeadChunk = 1024;
+// Once decided and until its upstream connection is up, a connection keeps at most this much
+// (or its request line, if longer).
+constexpr size_t kHeldBytes = 2048;
+// fds kept for everything else the launcher opens when sizing the connection cap.
+constexpr size_t kSpareFds = 64;
 
 // libuv reports a reset that arrives together with the last data as EOF (POLLHUP after a short
 // read); the socket still knows better: a pending error, or CLOSED where a half-closed peer
@@ -45,6 +50,18 @@ bool was_reset(uv_stream_t* stream, bool we_ended) {
          info.tcpi_state == TCP_CLOSE;
 }
 
+// The first request line with its line end, once it is whole (empty lines before it skipped,
+// as RFC 9112 allows).
+std::optional<std::string_view> first_line(std::string_view bytes) {
+  for (size_t start = 0;;) {
+    size_t end = bytes.find('\n', start);
+    if (end == std::string_view::npos) return std::nullopt;
+    std::string_view line = bytes.substr(start, end - start);
+    if (line != "" && line != "\r") return bytes.substr(start, end + 1 - start);
+    start = end + 1;
+  }
+}
+
 std::string authority(const std::string& host, int port) {
   if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
   return fmt::format("{}:{}", host.empty() ? "0.0.0.0" : host, port);
@@ -52,28 +69,24 @@ std::string authority(const std::string& host, int port) {
 
 }  // namespace
 
-// One accepted connection and, once forwarding, its upstream connection. Owned by the gate
-// (or by itself once the gate is gone); freed when the last of its handles has closed, after
-// libuv has cancelled its pending requests.
-class ProxyGate::Connection {
+// One accepted connection and, once forwarding, its upstream connection.
+class ProxyGate::Connection final : public TcpConnection {
  public:
-  explicit Connection(ProxyGate* gate) : gate_(gate) {}
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
+  explicit Connection(ProxyGate& gate) : gate_(&gate) {}
 
-  void start(uv_stream_t* server);
+  // The gate opened: a held connection joins the release queue.
   void gate_opened() {
-    if (state_ == State::kHeld) connect_upstream();
+    if (state_ == State::kHeld) queue_for_release();
+  }
+  // Taken off the release queue: connect now.
+  void released() {
+    queued_ = false;
+    connect_upstream();
   }
   bool held() const { return state_ == State::kHeld || (state_ == State::kHead && !gate_->open_); }
-  // The gate is going away: close, and free this when the close callbacks have run.
-  void abandon() {
-    gate_ = nullptr;
-    close();
-  }
 
  private:
-  enum class State { kHead, kHeld, kConnecting, kPiping, kAnswering, kClosing };
+  enum class State { kHead, kHeld, kConnecting, kPiping, kAnswering };
 
   // Bytes on their way into one stream. One write in flight at a time; whatever arrives
   // meanwhile is queued and goes out as the next write.
@@ -90,36 +103,42 @@ class ProxyGate::Connection {
     size_t pending() const { return inflight.size() + queued.size(); }
   };
 
-  uv_stream_t* client() { return reinterpret_cast<uv_stream_t*>(&client_); }
   uv_stream_t* upstream() { return reinterpret_cast<uv_stream_t*>(&upstream_); }
 
-  static int read_from(uv_stream_t* stream);
+  void on_accepted() override;
+  void on_timeout() override;
+  void close_extra_handles(bool reset) override;
+
+  int read_from(uv_stream_t* stream);
   void on_read(uv_stream_t* from, ssize_t nread, const uv_buf_t* buf);
   void on_written(Outbox& out, int status);
   void on_shutdown(Outbox& out, int status);
   void on_connected(int status);
-  void on_closed();
 
   void check_head();
   void route();
+  void hold();
+  void queue_for_release();
   void connect_upstream();
   void answer(int status, bool head_only);
   void deliver(Outbox& out, const char* data, size_t size);
   void flush(Outbox& out);
   void end(Outbox& out);
+  uv_handle_t* client_handle() { return reinterpret_cast<uv_handle_t*>(client_tcp()); }
+  size_t high_water(const Outbox& out) const;
   void pause_if_full(uv_stream_t* source, Outbox& out, bool& paused);
   void resume_if_drained(uv_stream_t* source, Outbox& out, bool& paused, bool source_ended);
   void maybe_finish();
-  // Graceful: both sockets closed normally. abort(): an error or a reset on one side, so the
-  // other is reset too (as it would have been without the proxy in between).
-  void close(bool reset = false);
+  // abort(): an error or a reset on one side, so the other is reset too (as it would have
+  // been without the proxy in between).
   void abort() { close(true); }
 
-  ProxyGate* gate_;
-  uv_tcp_t client_{};
+  ProxyGate* gate_;  // only used while not closing: the gate closes its connections first
   uv_tcp_t upstream_{};
   uv_connect_t connect_req_{};
-  int open_handles_ = 0;
+  bool upstream_initialized_ = false;
+  bool queued_ = false;  // on the gate's release queue, at release_position_
+  std::list<Connection*>::iterator release_position_;
   State state_ = State::kHead;
   Outbox to_upstream_;  // the client's bytes (the held request first)
   Outbox to_client_;
@@ -130,31 +149,46 @@ class ProxyGate::Connection {
   bool answered_ = false;  // a local answer: close once it is written and shut down
 };
 
-void ProxyGate::Connection::start(uv_stream_t* server) {
-  uv_tcp_init(server->loop, &client_);
-  client_.data = this;
-  ++open_handles_;
+void ProxyGate::Connection::on_accepted() {
   to_client_.stream = client();
   to_client_.connected = true;
-  if (uv_accept(server, client()) != 0) {
-    close();
-    return;
-  }
-  uv_tcp_nodelay(&client_, 1);
-  int rc = read_from(client());
-  if (rc != 0) abort();
+  arm_timer(gate_->options_.head_timeout);
+  if (read_from(client()) != 0) abort();
 }
 
-// Both streams read into the gate's one buffer; on_read consumes it before returning.
+// Only a connection still without a whole request line (or, for the ready path, head) has its
+// timer running.
+void ProxyGate::Connection::on_timeout() {
+  if (state_ != State::kHead) return;
+  if (to_upstream_.queued.empty()) return close();
+  answer(408, false);
+}
+
+void ProxyGate::Connection::close_extra_handles(bool reset) {
+  if (queued_) gate_->release_queue_.erase(release_position_);
+  queued_ = false;
+  if (state_ == State::kConnecting) --gate_->connecting_;
+  if (upstream_initialized_) close_handle(&upstream_, reset);
+}
+
+// Both streams read into the gate's one buffer; on_read consumes it before returning. A read of
+// the client takes no more than may still be kept (see high_water).
 int ProxyGate::Connection::read_from(uv_stream_t* stream) {
   return uv_read_start(
       stream,
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-        auto* self = static_cast<Connection*>(h->data);
-        *buf = uv_buf_init(self->gate_->read_buffer_.get(), kReadSize);
+        auto& self = from<Connection>(h->data);
+        size_t size = kReadSize;
+        if (h == self.client_handle()) {
+          size_t limit = self.high_water(self.to_upstream_);
+          size_t have = self.to_upstream_.pending();
+          size = std::min(self.state_ == State::kHead ? kHeadChunk : kReadSize,
+                          have < limit ? limit - have : 1);
+        }
+        *buf = uv_buf_init(self.gate_->read_buffer_.get(), static_cast<unsigned>(size));
       },
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-        static_cast<Connection*>(s->data)->on_read(s, nread, buf);
+        from<Connection>(s->data).on_read(s, nread, buf);
       });
 }
 
@@ -170,7 +204,7 @@ void ProxyGate::Connection::on_read(uv_stream_t* from, ssize_t nread, const uv_b
       if (state_ == State::kHead) {
         if (to_upstream_.queued.empty()) return close();  // connected and left: nothing to send
         check_head();
-        if (state_ == State::kAnswering) return;
+        if (state_ == State::kAnswering || closing()) return;
       }
       end(to_upstream_);
     } else {
@@ -184,51 +218,76 @@ void ProxyGate::Connection::on_read(uv_stream_t* from, ssize_t nread, const uv_b
   if (from_client) {
     if (state_ == State::kAnswering) return;  // the rest of a ready probe: not needed
     deliver(to_upstream_, buf->base, static_cast<size_t>(nread));
-    if (state_ == State::kHead) check_head();
-    if (state_ != State::kClosing) pause_if_full(client(), to_upstream_, client_paused_);
+    if (state_ == State::kHead && !closing()) check_head();
+    if (!closing() && state_ != State::kAnswering) {
+      pause_if_full(client(), to_upstream_, client_paused_);
+    }
   } else {
     deliver(to_client_, buf->base, static_cast<size_t>(nread));
-    if (state_ != State::kClosing) pause_if_full(upstream(), to_client_, upstream_paused_);
+    if (!closing()) pause_if_full(upstream(), to_client_, upstream_paused_);
   }
 }
 
 // The first request line decides: the ready path is answered here, anything else (including
-// what does not parse as HTTP) is the server's business.
+// what does not parse as HTTP) is the server's business, the rest of its head included.
 void ProxyGate::Connection::check_head() {
-  auto parsed = parse_request_head(to_upstream_.queued);
-  if (parsed.incomplete() && !client_eof_) return;
-  if (parsed.ok() && parsed.head.target == gate_->ready_path_) {
-    answer(gate_->open_ ? 200 : 503, parsed.head.method == "HEAD");
-    return;
+  auto line = first_line(to_upstream_.queued);
+  if (!line && !client_eof_ && to_upstream_.queued.size() < kMaxRequestHead) return;
+  if (line) {
+    auto parsed = parse_request_head(std::string(*line) + "\r\n");
+    if (parsed.ok() && parsed.head.target == gate_->ready_path_) {
+      // Answered once the whole head is in: closing with request bytes unread would send a
+      // RST that can destroy the answer.
+      bool whole = !parse_request_head(to_upstream_.queued).incomplete();
+      if (!whole && !client_eof_) return;
+      answer(gate_->open_ ? 200 : 503, parsed.head.method == "HEAD");
+      return;
+    }
   }
   route();
 }
 
 void ProxyGate::Connection::route() {
-  if (gate_->open_) {
-    connect_upstream();
-  } else {
-    state_ = State::kHeld;
+  stop_timer();
+  set_evictable(false);
+  if (!gate_->open_) return hold();
+  // While held connections are still being released, later ones queue behind them.
+  if (!gate_->release_queue_.empty()) {
+    hold();
+    queue_for_release();
+    gate_->release_held();
+    return;
   }
+  connect_upstream();
+}
+
+void ProxyGate::Connection::hold() {
+  state_ = State::kHeld;
+}
+
+void ProxyGate::Connection::queue_for_release() {
+  if (queued_) return;
+  queued_ = true;
+  release_position_ = gate_->release_queue_.insert(gate_->release_queue_.end(), this);
 }
 
 void ProxyGate::Connection::connect_upstream() {
   state_ = State::kConnecting;
-  uv_tcp_init(client_.loop, &upstream_);
-  upstream_.data = this;
-  ++open_handles_;
+  ++gate_->connecting_;
+  upstream_.data = self_data();
+  connect_req_.data = self_data();
+  if (int rc = uv_tcp_init(loop(), &upstream_); rc != 0) return on_connected(rc);
+  upstream_initialized_ = true;
   to_upstream_.stream = upstream();
-  connect_req_.data = this;
-  int rc = uv_tcp_connect(&connect_req_, &upstream_,
-                          reinterpret_cast<const sockaddr*>(&gate_->upstream_),
-                          [](uv_connect_t* req, int status) {
-                            static_cast<Connection*>(req->data)->on_connected(status);
-                          });
+  int rc = uv_tcp_connect(
+      &connect_req_, &upstream_, reinterpret_cast<const sockaddr*>(&gate_->upstream_),
+      [](uv_connect_t* req, int status) { from<Connection>(req->data).on_connected(status); });
   if (rc != 0) on_connected(rc);
 }
 
 void ProxyGate::Connection::on_connected(int status) {
-  if (state_ == State::kClosing) return;  // cancelled by close()
+  if (closing()) return;  // cancelled by close()
+  --gate_->connecting_;
   if (status != 0) {
     log::debug(fmt::format("proxy: upstream connect failed: {}", uv_strerror(status)));
     answer(502, false);
@@ -240,12 +299,12 @@ void ProxyGate::Connection::on_connected(int status) {
   int rc = read_from(upstream());
   if (rc != 0) return abort();
   flush(to_upstream_);
-  if (state_ != State::kClosing) {
-    resume_if_drained(client(), to_upstream_, client_paused_, client_eof_);
-  }
+  if (!closing()) resume_if_drained(client(), to_upstream_, client_paused_, client_eof_);
 }
 
 void ProxyGate::Connection::answer(int status, bool head_only) {
+  stop_timer();
+  set_evictable(false);
   state_ = State::kAnswering;
   answered_ = true;
   to_upstream_.queued.clear();
@@ -254,9 +313,10 @@ void ProxyGate::Connection::answer(int status, bool head_only) {
   if (status == 200) reply.body = "ready\n";
   if (status == 503) reply.body = "not ready\n";
   if (status == 502) reply.body = "bad gateway: the server is not accepting connections\n";
+  if (status == 408) reply.body = "request not received in time\n";
   std::string bytes = format_reply(reply, head_only);
   deliver(to_client_, bytes.data(), bytes.size());
-  if (state_ != State::kClosing) end(to_client_);
+  if (!closing()) end(to_client_);
 }
 
 void ProxyGate::Connection::deliver(Outbox& out, const char* data, size_t size) {
@@ -279,10 +339,10 @@ void ProxyGate::Connection::flush(Outbox& out) {
   if (!out.connected || !out.inflight.empty()) return;
   if (!out.queued.empty()) {
     std::swap(out.inflight, out.queued);
-    out.write_req.data = this;
+    out.write_req.data = self_data();
     uv_buf_t buf = uv_buf_init(out.inflight.data(), static_cast<unsigned>(out.inflight.size()));
     int rc = uv_write(&out.write_req, out.stream, &buf, 1, [](uv_write_t* req, int status) {
-      auto* self = static_cast<Connection*>(req->data);
+      auto* self = &from<Connection>(req->data);
       self->on_written(req == &self->to_client_.write_req ? self->to_client_ : self->to_upstream_,
                        status);
     });
@@ -294,9 +354,9 @@ void ProxyGate::Connection::flush(Outbox& out) {
   }
   if (out.end_wanted && !out.end_sent) {
     out.end_sent = true;
-    out.shutdown_req.data = this;
+    out.shutdown_req.data = self_data();
     int rc = uv_shutdown(&out.shutdown_req, out.stream, [](uv_shutdown_t* req, int status) {
-      auto* self = static_cast<Connection*>(req->data);
+      auto* self = &from<Connection>(req->data);
       self->on_shutdown(
           req == &self->to_client_.shutdown_req ? self->to_client_ : self->to_upstream_, status);
     });
@@ -306,10 +366,10 @@ void ProxyGate::Connection::flush(Outbox& out) {
 
 void ProxyGate::Connection::on_written(Outbox& out, int status) {
   out.inflight.clear();
-  if (state_ == State::kClosing) return;
+  if (closing()) return;
   if (status != 0) return abort();
   flush(out);
-  if (state_ == State::kClosing) return;
+  if (closing()) return;
   if (&out == &to_upstream_) {
     resume_if_drained(client(), out, client_paused_, client_eof_);
   } else if (state_ == State::kPiping) {
@@ -323,15 +383,23 @@ void ProxyGate::Connection::end(Outbox& out) {
 }
 
 void ProxyGate::Connection::on_shutdown(Outbox& out, int status) {
-  if (state_ == State::kClosing) return;
+  if (closing()) return;
   if (status != 0) return abort();
   out.ended = true;
   if (answered_) return close();
   maybe_finish();
 }
 
+// Until its upstream connection is up a connection keeps little: its request line (at most
+// kMaxRequestHead bytes), then kHeldBytes; the rest waits in the kernel. It is still read up to
+// there, so a client that resets is noticed.
+size_t ProxyGate::Connection::high_water(const Outbox& out) const {
+  if (&out != &to_upstream_ || out.connected) return kHighWater;
+  return state_ == State::kHead ? kMaxRequestHead : kHeldBytes;
+}
+
 void ProxyGate::Connection::pause_if_full(uv_stream_t* source, Outbox& out, bool& paused) {
-  if (!paused && out.pending() >= kHighWater) {
+  if (!paused && out.pending() >= high_water(out)) {
     uv_read_stop(source);
     paused = true;
   }
@@ -339,7 +407,7 @@ void ProxyGate::Connection::pause_if_full(uv_stream_t* source, Outbox& out, bool
 
 void ProxyGate::Connection::resume_if_drained(uv_stream_t* source, Outbox& out, bool& paused,
                                               bool source_ended) {
-  if (!paused || source_ended || out.pending() >= kHighWater) return;
+  if (!paused || source_ended || out.pending() >= high_water(out)) return;
   paused = false;
   int rc = read_from(source);
   if (rc != 0) abort();
@@ -350,64 +418,39 @@ void ProxyGate::Connection::maybe_finish() {
   if (client_eof_ && upstream_eof_ && to_client_.ended && to_upstream_.ended) close();
 }
 
-void ProxyGate::Connection::close(bool reset) {
-  if (state_ == State::kClosing) return;
-  state_ = State::kClosing;
-  auto on_close = [](uv_handle_t* h) { static_cast<Connection*>(h->data)->on_closed(); };
-  auto close_one = [&](uv_tcp_t* tcp) {
-    // uv_tcp_close_reset refuses a stream being shut down; that one just closes.
-    if (!reset || uv_tcp_close_reset(tcp, on_close) != 0) {
-      uv_close(reinterpret_cast<uv_handle_t*>(tcp), on_close);
-    }
-  };
-  close_one(&client_);
-  if (to_upstream_.stream != nullptr) close_one(&upstream_);
-}
-
-void ProxyGate::Connection::on_closed() {
-  if (--open_handles_ > 0) return;
-  if (gate_ != nullptr) {
-    gate_->forget(this);  // destroys this
-  } else {
-    std::unique_ptr<Connection> owned(this);  // abandoned by the gate: owned by itself
-  }
-}
-
-ProxyGate::ProxyGate(uv_loop_t* loop, std::string ready_path)
+ProxyGate::ProxyGate(uv_loop_t* loop, std::string ready_path, ProxyGateOptions options)
     : loop_(loop),
       ready_path_(std::move(ready_path)),
-      read_buffer_(std::make_unique<char[]>(kReadSize)) {}
+      options_(options),
+      read_buffer_(std::make_unique<char[]>(kReadSize)),
+      release_timer_(loop),
+      server_(
+          loop, [this] { return std::make_unique<Connection>(*this); }, server_options(options)) {}
 
 ProxyGate::~ProxyGate() {
-  for (auto& [raw, owned] : connections_) {
-    owned.release();  // each frees itself in its last close callback
-    raw->abandon();
+  server_.close();  // the connections leave the release queue as they close
+}
+
+TcpServerOptions ProxyGate::server_options(const ProxyGateOptions& options) {
+  TcpServerOptions server;
+  server.backlog = kBacklog;
+  server.max_connections = options.max_connections;
+  // Each forwarded connection takes two fds: keep the cap where both fit.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    size_t fit = files.rlim_cur > 2 * kSpareFds ? (files.rlim_cur - kSpareFds) / 2 : kSpareFds;
+    server.max_connections = std::min(server.max_connections, fit);
   }
-  connections_.clear();
+  return server;
 }
 
 Status ProxyGate::listen(const std::string& host, int port) {
   auto where = authority(host, port);
   if (listen_called_) return Error{"listen on " + where + ": the gate listens only once"};
   listen_called_ = true;
-  auto address = ip_address(host, port);
-  if (!address) return Error{"listen on " + where + ": " + address.error().message};
-  uv_tcp_init(loop_, listener_.get());
-  listener_.mark_initialized();
-  listener_.get()->data = this;
-  int rc = uv_tcp_bind(listener_.get(), reinterpret_cast<const sockaddr*>(&*address), 0);
-  if (rc == 0) {
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_.get()), kBacklog,
-                   [](uv_stream_t* server, int status) {
-                     static_cast<ProxyGate*>(server->data)->on_connection(status);
-                   });
+  if (auto listening = server_.listen(host, port); !listening) {
+    return Error{"listen on " + where + ": " + listening.error().message, listening.error().code};
   }
-  if (rc != 0) return Error{fmt::format("listen on {}: {}", where, uv_strerror(rc)), -rc};
-  sockaddr_storage bound{};
-  int length = sizeof(bound);
-  uv_tcp_getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&bound), &length);
-  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   return ok_status();
 }
 
@@ -418,36 +461,46 @@ Status ProxyGate::open(const std::string& upstream_host, int upstream_port) {
                              address.error().message)};
   }
   upstream_ = *address;
+  upstream_port_ = upstream_port;
   open_ = true;
-  // Connections are only ever freed from close callbacks, so the map is stable here.
-  for (auto& entry : connections_) entry.first->gate_opened();
+  // Nothing closes while this runs: the connections join the queue in accept order.
+  server_.for_each([](TcpConnection& c) { static_cast<Connection&>(c).gate_opened(); });
+  release_held();
   return ok_status();
 }
 
+// Connects held connections while the server's accept queue (plus the connects under way) has
+// room; what is left waits for the next tick.
+void ProxyGate::release_held() {
+  size_t room = kBlindReleasePerTick;
+  if (auto queue = accept_queue_.read(upstream_port_)) {
+    size_t window =
+        std::min<size_t>(options_.release_window, std::max<uint32_t>(queue->limit / 2, 1));
+    size_t used = queue->length + connecting_;
+    room = used < window ? window - used : 0;
+  }
+  while (room > 0 && !release_queue_.empty()) {
+    Connection* next = release_queue_.front();
+    release_queue_.pop_front();
+    --room;
+    next->released();
+  }
+  if (release_queue_.empty()) {
+    release_timer_.stop();
+  } else if (!release_timer_.active()) {
+    release_timer_.start(kReleaseTickMs, kReleaseTickMs, [this] { release_held(); });
+  }
+}
+
 void ProxyGate::close_listener() {
-  listener_.close();
-  port_ = 0;
+  server_.close_listener();
 }
 
 size_t ProxyGate::held_connections() const {
   size_t held = 0;
-  for (const auto& entry : connections_) held += entry.first->held() ? 1 : 0;
+  server_.for_each(
+      [&](const TcpConnection& c) { held += static_cast<const Connection&>(c).held() ? 1 : 0; });
   return held;
-}
-
-void ProxyGate::on_connection(int status) {
-  if (status != 0) {
-    log::debug(fmt::format("proxy: accept failed: {}", uv_strerror(status)));
-    return;
-  }
-  auto connection = std::make_unique<Connection>(this);
-  Connection* raw = connection.get();
-  connections_.emplace(raw, std::move(connection));
-  raw->start(reinterpret_cast<uv_stream_t*>(listener_.get()));
-}
-
-void ProxyGate::forget(Connection* connection) {
-  connections_.erase(connection);
 }
 
 }  // namespace knext

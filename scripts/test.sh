@@ -58,10 +58,21 @@ run_node_tests() {
 
 run_doctest unit "$ROOT/build/tests/unit-tests"
 run_doctest pid1 "$ROOT/build/tests/integration-tests"
-run_doctest proxy "$ROOT/build/tests/proxy-tests"
+# Tests that read per-namespace kernel counters or bind fixed ports get a fresh network namespace.
+run_in_netns() {
+  if unshare --net true 2>/dev/null; then
+    unshare --net sh -c 'ip link set lo up && exec "$0" "$@"' "$@"
+  else
+    "$@"
+  fi
+}
+run_proxy_tests() { run_in_netns "$ROOT/build/tests/proxy-tests" "$@"; }
+run_net_fault_tests() { run_in_netns "$ROOT/build/tests/net-fault-tests" "$@"; }
+run_doctest proxy run_proxy_tests
 run_doctest admin "$ROOT/build/tests/admin-tests"
 run_doctest cache "$ROOT/build/tests/cache-tests"
 run_doctest bench "$ROOT/build/tests/bench-tests"
+run_doctest net-faults run_net_fault_tests
 # The gate tests run Knative's real queue-proxy (fixed ports 8022 and 9090) in a fresh network
 # namespace, so nothing else on the machine collides. setup-queue-proxy.sh is cached after one build.
 run_gate_tests() {

@@ -399,8 +399,28 @@ TEST_CASE("clients that reset mid-request or before reading the answer do not hu
   CHECK(server.wait_open_connections(0, 2s));
 }
 
-TEST_CASE("connections over the limit are closed unanswered") {
-  ServerThread server(AdminServerOptions{std::chrono::milliseconds(5000), 2});
+TEST_CASE("when full, the oldest connection without a whole request makes room for a new one") {
+  ServerThread server(AdminServerOptions{std::chrono::milliseconds(5000), 2, 0ms});
+  Fd a = connect_to(server.port());
+  REQUIRE(server.wait_open_connections(1));
+  Fd b = connect_to(server.port());
+  REQUIRE(server.wait_open_connections(2));
+  Fd c = connect_to(server.port());
+  send_all(c, "GET /healthz HTTP/1.1\r\n\r\n");
+  auto answered = read_until_close(c);
+  CHECK(answered.eof);
+  CHECK(status_of(answered.data) == 503);
+  auto evicted = read_until_close(a);  // the oldest: closed without an answer
+  CHECK(evicted.data.empty());
+  CHECK((evicted.eof || evicted.reset));
+  send_all(b, "GET /readyz HTTP/1.1\r\n\r\n");  // the younger one was kept
+  CHECK(status_of(read_until_close(b).data) == 503);
+  CHECK(server.wait_open_connections(0));
+}
+
+TEST_CASE("connections over the limit are closed unanswered while none may be evicted") {
+  // Every open connection is younger than evict_min_age: the new one is refused.
+  ServerThread server(AdminServerOptions{std::chrono::milliseconds(5000), 2, 60s});
   Fd a = connect_to(server.port());
   Fd b = connect_to(server.port());
   REQUIRE(server.wait_open_connections(2));
@@ -414,6 +434,23 @@ TEST_CASE("connections over the limit are closed unanswered") {
   b.reset();
   REQUIRE(server.wait_open_connections(0));
   CHECK(status_of(exchange(server.port(), "GET /healthz HTTP/1.1\r\n\r\n")) == 503);
+}
+
+TEST_CASE("2,000 idle connections: /healthz is still answered, every time") {
+  ServerThread server;  // the defaults: 512 connections, 5 s head timeout
+  server.set_state([](knext::LaunchState& s) { s.child_running = true; });
+  constexpr int kIdle = 2000;
+  std::vector<Fd> idle;
+  for (int i = 0; i < kIdle; ++i) idle.push_back(connect_to(server.port()));
+  CHECK(server.wait_open_connections(AdminServerOptions{}.max_connections));
+  std::this_thread::sleep_for(AdminServerOptions{}.evict_min_age);
+  int answered = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto r = knext::http_get(server.url("/healthz"), 3000);
+    if (r.ok() && r->status == 200) ++answered;
+  }
+  CHECK(answered == 20);
+  CHECK(server.open_connections() <= AdminServerOptions{}.max_connections);
 }
 
 TEST_CASE("closing the server with connections open frees them") {

@@ -297,3 +297,17 @@ TEST_CASE("--warm-path auto, --warm-skip, --warm-background-budget") {
   CHECK_FALSE(knext::effective_warm_auto(*parse({}), "/nonexistent-dir"));
   CHECK(knext::effective_warm_auto(*parse({"--warm-path=auto"}), "/nonexistent-dir"));
 }
+
+TEST_CASE("--admin-host takes an IPv4 or IPv6 address; the default is every interface") {
+  CHECK(parse({})->admin_host.empty());
+  CHECK(parse({"--admin-host=127.0.0.1"})->admin_host == "127.0.0.1");
+  CHECK(parse({"--admin-host", "::"})->admin_host == "::");
+  CHECK(parse({}, {{"KNEXT_ADMIN_HOST", "::1"}})->admin_host == "::1");
+  for (std::string bad : {"localhost", "10.0.0.256", "[::1]", ""}) {
+    CAPTURE(bad);
+    auto r = parse({"--admin-host=" + bad});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("--admin-host") != std::string::npos);
+    CHECK(r.error().message.find("an IPv4 or IPv6 address") != std::string::npos);
+  }
+}
