@@ -126,7 +126,8 @@ TEST_CASE(
         if (x.unwarmed.length < 3) bad.push(where + ' unwarmed ' + x.unwarmed.length);
         for (const u of x.unwarmed) {
           if (u.path === '/' || u.path === '/dynamic' || u.status !== 200 || !(u.first_ms > 0)
-              || !(u.steady_ms > 0) || !(Math.abs(u.ratio - u.first_ms / u.steady_ms) < 0.01))
+              || !(u.steady_ms > 0)
+              || !(Math.abs(u.ratio * u.steady_ms - u.first_ms) <= 0.01 * u.first_ms + 0.01))
             bad.push(where + ' unwarmed ' + JSON.stringify(u));
         }
       }
