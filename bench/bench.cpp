@@ -16,6 +16,9 @@
 #include "bench/scenario.hpp"
 #include "bench/server_run.hpp"
 #include "bench/slow_storage.hpp"
+#include "bench/stats.hpp"
+#include "bench/unwarmed_routes.hpp"
+#include "bench/wake_burst.hpp"
 #include "cachewarm/page_cache_residency.hpp"
 #include "common/boost_process.hpp"
 #include "common/loopback.hpp"
@@ -100,12 +103,15 @@ class Progress {
  public:
   explicit Progress(size_t total) : total_(total), tty_(isatty(STDERR_FILENO) == 1) {}
   void update(const std::string& scenario, const Variant& v, int run, int runs,
-              const ServerRunResult& r) {
+              const ServerRunResult& r, const WakeBurst& burst) {
     ++done_;
     std::string line = fmt::format(
-        "[{}/{}] {} run {}/{} {:<20} ready {:7.1f} ms  first {:7.1f} ms (HTTP {})", done_, total_,
-        scenario, run, runs, v.name, r.ready_ms, r.paths.empty() ? 0.0 : r.paths.front().first_ms,
-        r.paths.empty() ? 0 : r.paths.front().status);
+        "[{}/{}] {} run {}/{} {:<20} ready {:7.1f} ms  first {:7.1f} ms (HTTP {})  burst {}/{} "
+        "max {:.0f} ms",
+        done_, total_, scenario, run, runs, v.name, r.ready_ms,
+        r.paths.empty() ? 0.0 : r.paths.front().first_ms,
+        r.paths.empty() ? 0 : r.paths.front().status, burst.ok, burst.requests,
+        summarize(burst.done_ms).max);
     if (tty_) {
       std::fprintf(stderr, "\r%-110s", line.c_str());
     } else {
@@ -131,6 +137,7 @@ struct BenchInputs {
   std::vector<std::string> paths;
   int port = 0;
   std::string cache_root;
+  std::vector<std::string> unwarmed;  // routes the build lists that are not warm paths
 };
 
 Status run_scenario(Scenario& scenario, const BenchInputs& in, const Placement& placement,
@@ -138,7 +145,7 @@ Status run_scenario(Scenario& scenario, const BenchInputs& in, const Placement& 
   scenario.variants = make_variants({placement.command, self_command(), in.cache_root, in.paths});
   auto evict = files_to_evict(placement.app_dir, placement.command.front(), in.cache_root);
   auto request = [&](const Variant& v) {
-    return ServerRunRequest{v.argv, {}, placement.app_dir, in.paths, in.port, 60'000};
+    return ServerRunRequest{v.argv, {}, placement.app_dir, in.paths, in.unwarmed, in.port, 60'000};
   };
   for (auto& v : scenario.variants) {
     if (!v.needs_priming) continue;
@@ -153,9 +160,13 @@ Status run_scenario(Scenario& scenario, const BenchInputs& in, const Placement& 
       if (scenario.cold) evict_from_page_cache(evict);
       auto result = measure_server_run(request(v));
       if (!result) return Error{v.name + ": " + result.error().message};
-      progress.update(scenario.name, v, run, runs, *result);
-      v.runs.push_back(std::move(*result));
       v.cache_entries.push_back(v.cache_dir.empty() ? 0 : count_files(v.cache_dir));
+      if (scenario.cold) evict_from_page_cache(evict);
+      auto burst = measure_wake_burst(request(v));
+      if (!burst) return Error{v.name + ": wake burst: " + burst.error().message};
+      progress.update(scenario.name, v, run, runs, *result, *burst);
+      v.runs.push_back(std::move(*result));
+      v.bursts.push_back(std::move(*burst));
     }
   }
   progress.end_table();
@@ -186,7 +197,7 @@ int run(const Config& config) {
   }
 
   ScratchDir cache;
-  BenchInputs in{config, effective_warm_paths(config), *port, cache.path()};
+  BenchInputs in{config, effective_warm_paths(config), *port, cache.path(), {}};
   // Baked once for the real directory; through the slow mount its paths are not the app's,
   // so there the launcher falls back to Next's traces, as it would for a moved image.
   auto manifest =
@@ -194,6 +205,13 @@ int run(const Config& config) {
   if (!manifest) {
     std::fprintf(stderr, "no page-cache manifest (%s): knext postwarm+fs uses Next's traces\n",
                  manifest.error().message.c_str());
+  }
+  auto unwarmed = pick_unwarmed_routes(fs::current_path().string(), in.paths,
+                                       {command, {}, {}, {}, {}, in.port, 60'000});
+  if (unwarmed) {
+    in.unwarmed = std::move(*unwarmed);
+  } else {
+    std::fprintf(stderr, "no unwarmed-route figures: %s\n", unwarmed.error().message.c_str());
   }
   std::vector<Scenario> scenarios;
   if (config.bench_warm_page_cache) {

@@ -63,6 +63,12 @@ size_t discard_body(char*, size_t size, size_t count, void*) {
   return size * count;
 }
 
+// CURLOPT_PREREQFUNCTION: the connection is up and the request is about to be written.
+int mark_sent(void* sent, char*, char*, int, int) {
+  *static_cast<bool*>(sent) = true;
+  return CURL_PREREQFUNC_OK;
+}
+
 using EasyPtr = std::unique_ptr<CURL, void (*)(CURL*)>;
 using MultiPtr = std::unique_ptr<CURLM, CURLMcode (*)(CURLM*)>;
 
@@ -72,9 +78,12 @@ struct Slot {
   EasyPtr easy;
   std::string path;
   std::string url;
+  size_t index = 0;
   SteadyClock::time_point started;
   std::optional<SteadyClock::time_point> retry_at;
+  long held_retries = 0;
   bool in_multi = false;
+  bool sent = false;  // this request's bytes are going out (set by mark_sent)
   bool had_ok = false;
   bool at_stop = false;  // in flight when the stop point came
   char error[CURL_ERROR_SIZE] = {};
@@ -104,6 +113,8 @@ class LoadRun {
   void read_messages();
   void finish(Slot& slot, CURLcode rc);
   void begin_stop();
+  bool all_sent() const;
+  void note_ok(Slot& slot, SteadyClock::time_point now);
   long in_flight() const;
   long held() const;
   int poll_wait_ms(SteadyClock::time_point now) const;
@@ -117,6 +128,7 @@ class LoadRun {
   long next_request_ = 0;
   long finished_ = 0;
   bool stopping_ = false;
+  bool prereq_ = false;  // libcurl (7.80+) tells when a request goes out
 };
 
 Status LoadRun::init() {
@@ -131,7 +143,10 @@ Status LoadRun::init() {
     EasyPtr easy(c_.easy_init(), c_.easy_cleanup);
     if (!easy) return Error{"curl_easy_init failed"};
     Slot& slot = slots_.emplace_back(std::move(easy));
+    slot.index = i;
     CURL* e = slot.easy.get();
+    prereq_ = c_.easy_setopt(e, CURLOPT_PREREQFUNCTION, mark_sent) == CURLE_OK &&
+              c_.easy_setopt(e, CURLOPT_PREREQDATA, &slot.sent) == CURLE_OK;
     c_.easy_setopt(e, CURLOPT_PRIVATE, &slot);
     c_.easy_setopt(e, CURLOPT_ERRORBUFFER, slot.error);
     c_.easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(plan_.request_timeout.count()));
@@ -140,12 +155,15 @@ Status LoadRun::init() {
     c_.easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
   }
   result_.latencies_ms.reserve(static_cast<size_t>(plan_.requests));
+  result_.ok_done.reserve(static_cast<size_t>(plan_.requests));
+  result_.connections.resize(count);
   return ok_status();
 }
 
 Status LoadRun::add(Slot& slot) {
   slot.retry_at.reset();
   slot.error[0] = '\0';
+  slot.sent = !prereq_;  // without the callback, a started request counts as sent
   CURLMcode rc = c_.multi_add_handle(multi_.get(), slot.easy.get());
   if (rc != CURLM_OK) return Error{std::string("curl_multi_add_handle: ") + c_.multi_strerror(rc)};
   slot.in_multi = true;
@@ -159,6 +177,7 @@ Status LoadRun::start_next(Slot& slot) {
   ++next_request_;
   ++result_.sent;
   slot.started = SteadyClock::now();
+  slot.held_retries = 0;
   c_.easy_setopt(slot.easy.get(), CURLOPT_URL, slot.url.c_str());
   return add(slot);
 }
@@ -205,18 +224,13 @@ void LoadRun::finish(Slot& slot, CURLcode rc) {
   Kind kind = classify(rc, status);
   if (kind == Kind::kRefused && !slot.had_ok && !stopping_ && now < plan_.hold_until) {
     slot.retry_at = now + plan_.hold_retry;
+    ++slot.held_retries;
     return;
   }
   ++finished_;
   result_.last_finish = now;
   bool at_stop = std::exchange(slot.at_stop, false);
-  if (kind == Kind::kOk) {
-    ++result_.ok;
-    slot.had_ok = true;
-    if (!result_.first_ok) result_.first_ok = now;
-    result_.latencies_ms.push_back(ms_between(slot.started, now));
-    return;
-  }
+  if (kind == Kind::kOk) return note_ok(slot, now);
   count(at_stop ? result_.lost : result_.failed, kind);
   if (result_.first_failure.empty()) {
     std::string why = kind == Kind::kNon2xx   ? fmt::format("HTTP {}", status)
@@ -224,6 +238,44 @@ void LoadRun::finish(Slot& slot, CURLcode rc) {
                                               : std::string(c_.easy_strerror(rc));
     result_.first_failure = fmt::format("GET {}: {}", slot.path, why);
   }
+}
+
+void LoadRun::note_ok(Slot& slot, SteadyClock::time_point now) {
+  ++result_.ok;
+  slot.had_ok = true;
+  if (!result_.first_ok) result_.first_ok = now;
+  double ms = ms_between(slot.started, now);
+  result_.latencies_ms.push_back(ms);
+  result_.ok_done.push_back(now);
+  ConnectionStats& conn = result_.connections[slot.index];
+  if (++conn.requests == 1) {
+    conn.first_ms = ms;
+  } else {
+    conn.max_later_ms = std::max(conn.max_later_ms, ms);
+  }
+  conn.max_ms = std::max(conn.max_ms, ms);
+  if (ms <= result_.slowest.ms) return;
+  auto timer_ms = [&](CURLINFO info) {
+    curl_off_t us = 0;
+    c_.easy_getinfo(slot.easy.get(), info, &us);
+    return static_cast<double>(us) / 1000.0;
+  };
+  long connects = 0;
+  c_.easy_getinfo(slot.easy.get(), CURLINFO_NUM_CONNECTS, &connects);
+  result_.slowest = {slot.path,
+                     slot.index,
+                     ms,
+                     ms_between(result_.started, slot.started),
+                     slot.held_retries,
+                     connects,
+                     timer_ms(CURLINFO_CONNECT_TIME_T),
+                     timer_ms(CURLINFO_STARTTRANSFER_TIME_T)};
+}
+
+bool LoadRun::all_sent() const {
+  if (next_request_ < plan_.requests) return false;
+  return std::all_of(slots_.begin(), slots_.end(),
+                     [](const Slot& s) { return !s.retry_at && (!s.in_multi || s.sent); });
 }
 
 void LoadRun::begin_stop() {
@@ -260,7 +312,8 @@ int LoadRun::poll_wait_ms(SteadyClock::time_point now) const {
 }
 
 Expected<LoadResult> LoadRun::run() {
-  auto next_tick = SteadyClock::now() + kTick;
+  result_.started = SteadyClock::now();
+  auto next_tick = result_.started + kTick;
   auto next_alive_check = SteadyClock::now();
   while (true) {
     if (!stopping_) {
@@ -268,13 +321,7 @@ Expected<LoadResult> LoadRun::run() {
     }
     if (auto performed = perform(); !performed) return performed.error();
     read_messages();
-    if (!stopping_ && finished_ >= plan_.stop_after) {
-      // Refill the idle connections first, so the stop lands on a fully loaded server.
-      if (auto launched = launch_idle(); !launched) return launched.error();
-      if (auto performed = perform(); !performed) return performed.error();
-      read_messages();
-      begin_stop();
-    }
+    if (!stopping_ && plan_.stop_when_all_sent && all_sent()) begin_stop();
     auto now = SteadyClock::now();
     if (!stopping_ && now >= next_alive_check) {
       next_alive_check = now + kAlivePoll;

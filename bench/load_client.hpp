@@ -27,9 +27,9 @@ struct LoadPlan {
   std::vector<std::string> paths;  // requested round-robin
   long requests = 0;
   int concurrency = 1;  // keep-alive connections, one request on each at a time
-  // Once this many requests have finished, the idle connections get one more request each, then
-  // on_stop runs with them in flight and no further request starts.
-  long stop_after = 0;
+  // Once the last request has gone out (its connection is up and the request is being sent),
+  // on_stop runs with the requests still in flight. Without it no stop comes.
+  bool stop_when_all_sent = false;
   std::chrono::milliseconds request_timeout{30'000};
   // Like Knative's activator holding requests for a revision at zero: a connect refused before
   // `hold_until` (and before that connection's first 2xx) is retried after `hold_retry`.
@@ -51,6 +51,25 @@ struct LoadHooks {
   std::function<bool()> target_alive;  // polled every 50 ms; false: no new requests, finish up
 };
 
+// Where the slowest 2xx request's time went (libcurl's timers, from its last attempt).
+struct SlowestRequest {
+  std::string path;
+  size_t connection = 0;     // which of the `concurrency` connections carried it
+  double ms = 0;             // from its first connect attempt, as in latencies_ms
+  double started_ms = 0;     // its first connect attempt, from the run's start
+  long held_retries = 0;     // refused connects retried before it got through
+  long new_connections = 0;  // connections its last attempt opened (0: keep-alive reuse)
+  double connect_ms = 0;     // of the last attempt: until the TCP connect completed
+  double first_byte_ms = 0;  // of the last attempt: until the first response byte
+};
+
+struct ConnectionStats {
+  long requests = 0;        // 2xx requests it carried
+  double max_ms = 0;        // the slowest of them
+  double first_ms = 0;      // its first 2xx (held through the cold start)
+  double max_later_ms = 0;  // the slowest after its first
+};
+
 struct LoadResult {
   long sent = 0;  // requests started (a held request counts once)
   long ok = 0;
@@ -63,6 +82,10 @@ struct LoadResult {
   long ok_at_stop = 0;
   long in_flight_at_stop = 0;
   std::vector<double> latencies_ms;  // of 2xx requests, from their first connect attempt
+  std::vector<SteadyClock::time_point> ok_done;  // when each 2xx request finished
+  std::vector<ConnectionStats> connections;
+  SlowestRequest slowest;
+  SteadyClock::time_point started;  // the run's start: the first connect attempts
   std::optional<SteadyClock::time_point> first_ok;
   SteadyClock::time_point stop_time;
   SteadyClock::time_point last_finish;

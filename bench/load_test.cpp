@@ -66,7 +66,7 @@ class LauncherProcess {
 };
 
 struct Latency {
-  double p50 = 0, p90 = 0, p99 = 0, max = 0;
+  double min = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;
 };
 
 // Nearest-rank percentiles.
@@ -78,6 +78,7 @@ Latency percentiles(std::vector<double> samples) {
     auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(samples.size())));
     return samples[std::max<size_t>(rank, 1) - 1];
   };
+  l.min = samples.front();
   l.p50 = at(0.5);
   l.p90 = at(0.9);
   l.p99 = at(0.99);
@@ -91,7 +92,6 @@ struct Report {
   std::vector<std::string> paths;
   std::string launcher_command;
   int port = 0;
-  long sigterm_after = 0;  // finished requests
   LoadResult load;
   Latency latency;
   double first_ok_ms = 0;
@@ -195,7 +195,7 @@ Expected<Report> run_load_report(const Config& config, const std::vector<std::st
   plan.paths = report.paths;
   plan.requests = config.bench_load_requests;
   plan.concurrency = config.bench_concurrency;
-  plan.stop_after = report.sigterm_after = std::max(1L, plan.requests * 9 / 10);
+  plan.stop_when_all_sent = true;
   plan.request_timeout = kRequestTimeout;
   plan.hold_retry = kHoldRetry;
   plan.hold_until = t0 + kHoldDeadline;
@@ -229,6 +229,30 @@ Expected<Report> run_load_report(const Config& config, const std::vector<std::st
   return report;
 }
 
+struct ConnectionSpread {
+  Latency max_ms;        // over connections, of each one's slowest 2xx
+  Latency first_ms;      // of each one's first 2xx
+  Latency max_later_ms;  // of each one's slowest 2xx after its first
+  long min_requests = 0;
+  long max_requests = 0;
+};
+
+ConnectionSpread connection_spread(const LoadResult& l) {
+  ConnectionSpread out;
+  std::vector<double> maxima, firsts, later;
+  for (const auto& c : l.connections) {
+    firsts.push_back(c.first_ms);
+    later.push_back(c.max_later_ms);
+    maxima.push_back(c.max_ms);
+    out.min_requests = maxima.size() == 1 ? c.requests : std::min(out.min_requests, c.requests);
+    out.max_requests = std::max(out.max_requests, c.requests);
+  }
+  out.max_ms = percentiles(maxima);
+  out.first_ms = percentiles(firsts);
+  out.max_later_ms = percentiles(later);
+  return out;
+}
+
 std::string failure_breakdown(const FailureCounts& f) {
   return fmt::format("non-2xx {}, reset {}, timeout {}, refused {}, other {}", f.non_2xx, f.reset,
                      f.timeout, f.refused, f.other);
@@ -242,9 +266,8 @@ void print_report(const Report& r) {
       r.requests, r.concurrency, join(r.paths).c_str());
   std::printf(
       "started from nothing: %s on 127.0.0.1:%d; refused connects held and retried every %lld "
-      "ms; SIGTERM once %ld had finished\n",
-      r.launcher_command.c_str(), r.port, static_cast<long long>(kHoldRetry.count()),
-      r.sigterm_after);
+      "ms; SIGTERM once the last request was sent\n",
+      r.launcher_command.c_str(), r.port, static_cast<long long>(kHoldRetry.count()));
   std::printf("%-22s %.1f ms from spawn\n", "first 2xx", r.first_ok_ms);
   std::printf("%-22s %ld sent, %ld finished, %ld 2xx\n", "requests", l.sent, r.finished(), l.ok);
   std::printf("%-22s %ld (%s)\n", "errors", l.failed.total(), failure_breakdown(l.failed).c_str());
@@ -254,6 +277,23 @@ void print_report(const Report& r) {
       "latency", r.latency.p50, r.latency.p90, r.latency.p99, r.latency.max);
   std::printf("%-22s %.0f requests/s (2xx between the first 2xx and the SIGTERM)\n", "throughput",
               r.requests_per_s);
+  auto conn = connection_spread(l);
+  std::printf(
+      "%-22s slowest request per connection: min %.1f  p50 %.1f  max %.1f ms; 2xx per "
+      "connection: min %ld  max %ld\n",
+      "per connection", conn.max_ms.min, conn.max_ms.p50, conn.max_ms.max, conn.min_requests,
+      conn.max_requests);
+  std::printf(
+      "%-22s first request per connection (held from spawn): p50 %.1f  max %.1f ms; slowest "
+      "later one per connection: p50 %.1f  max %.1f ms\n",
+      "", conn.first_ms.p50, conn.first_ms.max, conn.max_later_ms.p50, conn.max_later_ms.max);
+  const SlowestRequest& s = l.slowest;
+  std::printf(
+      "%-22s GET %s on connection %zu: %.1f ms, first tried %.1f ms into the run, %ld refused "
+      "connects retried, last attempt: %ld new connection(s), connected after %.1f ms, first "
+      "byte after %.1f ms\n",
+      "slowest request", s.path.c_str(), s.connection, s.ms, s.started_ms, s.held_retries,
+      s.new_connections, s.connect_ms, s.first_byte_ms);
   if (l.stopped) {
     std::printf("%-22s %ld in flight, %ld lost (%s)\n", "at SIGTERM", l.in_flight_at_stop,
                 l.lost.total(), failure_breakdown(l.lost).c_str());
@@ -315,6 +355,22 @@ std::string to_json(const Report& r) {
         fmt::format(R"({{"p50": {:.3f}, "p90": {:.3f}, "p99": {:.3f}, "max": {:.3f}}})",
                     r.latency.p50, r.latency.p90, r.latency.p99, r.latency.max));
   field("requests_per_s", fmt::format("{:.1f}", r.requests_per_s));
+  auto conn = connection_spread(l);
+  field("per_connection",
+        fmt::format(R"({{"slowest_ms": {{"min": {:.3f}, "p50": {:.3f}, "max": {:.3f}}}, )"
+                    R"("first_ms": {{"p50": {:.3f}, "max": {:.3f}}}, )"
+                    R"("slowest_later_ms": {{"p50": {:.3f}, "max": {:.3f}}}, )"
+                    R"("min_requests": {}, "max_requests": {}}})",
+                    conn.max_ms.min, conn.max_ms.p50, conn.max_ms.max, conn.first_ms.p50,
+                    conn.first_ms.max, conn.max_later_ms.p50, conn.max_later_ms.max,
+                    conn.min_requests, conn.max_requests));
+  const SlowestRequest& s = l.slowest;
+  field("slowest_request",
+        fmt::format(R"({{"path": {}, "connection": {}, "ms": {:.3f}, "started_ms": {:.3f}, )"
+                    R"("held_retries": {}, "new_connections": {}, "connect_ms": {:.3f}, )"
+                    R"("first_byte_ms": {:.3f}}})",
+                    json_string(s.path), s.connection, s.ms, s.started_ms, s.held_retries,
+                    s.new_connections, s.connect_ms, s.first_byte_ms));
   field("time_to_first_success_ms", fmt::format("{:.3f}", r.first_ok_ms));
   field("finished_at_sigterm", std::to_string(l.finished_at_stop));
   field("in_flight_at_sigterm", std::to_string(l.in_flight_at_stop));

@@ -1,98 +1,52 @@
 #include "bench/server_run.hpp"
 
 #include <fmt/format.h>
-#include <signal.h>
 
 #include <chrono>
-#include <fstream>
 #include <future>
 #include <optional>
 #include <thread>
 
-#include "common/boost_process.hpp"
+#include "bench/server_process.hpp"
+#include "bench/stats.hpp"
 #include "common/clock.hpp"
 #include "common/loopback.hpp"
-#include "common/process_wait.hpp"
 #include "launcher/exit_status.hpp"
 #include "probes/curl_api.hpp"
-
-namespace bp = boost::process;
 
 namespace knext::bench {
 namespace {
 
 constexpr auto kPollInterval = std::chrono::milliseconds(5);
 
-int stop(bp::child& child) {
-  if (!child.running()) return exit_code_from_wait_status(child.native_exit_code());
-  ::kill(child.id(), SIGTERM);
-  if (!wait_with_timeout(child, std::chrono::seconds(10))) {
-    ::kill(child.id(), SIGKILL);
-    child.wait();
-  }
-  return exit_code_from_wait_status(child.native_exit_code());
-}
-
-long peak_rss_kb(pid_t pid) {
-  std::ifstream status(fmt::format("/proc/{}/status", pid));
-  std::string key;
-  while (status >> key) {
-    if (key == "VmHWM:") {
-      long kb = 0;
-      status >> kb;
-      return kb;
-    }
-    status.ignore(4096, '\n');
-  }
-  return 0;
-}
-
 struct FirstGet {
   Expected<HttpResponse> response;
   double at_ms;  // completed, from spawn
 };
 
+// One GET's latency and status.
+Expected<std::pair<double, long>> timed_get(const std::string& url, long timeout_ms) {
+  auto t1 = SteadyClock::now();
+  auto response = http_get(url, timeout_ms);
+  if (!response) return response.error();
+  return std::pair{ms_between(t1, SteadyClock::now()), response->status};
+}
+
 }  // namespace
 
 Expected<ServerRunResult> measure_server_run(const ServerRunRequest& request) {
-  int port = request.port;
-  if (port == 0) {
-    auto free_port = free_loopback_port();
-    if (!free_port) return free_port.error();
-    port = *free_port;
-  }
-  auto exe = request.argv.front().find('/') == std::string::npos
-                 ? bp::search_path(request.argv.front())
-                 : std::filesystem::path(request.argv.front());
-  if (exe.empty()) return Error{"'" + request.argv.front() + "' is not in PATH", 2};
-
-  bp::environment env = boost::this_process::environment();
-  env["PORT"] = std::to_string(port);
-  env["HOSTNAME"] = "127.0.0.1";
-  for (const auto& kv : request.extra_env) {
-    auto eq = kv.find('=');
-    env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  std::vector<std::string> args(request.argv.begin() + 1, request.argv.end());
-  std::string cwd = request.cwd.empty() ? std::filesystem::current_path().string() : request.cwd;
-
-  auto t0 = SteadyClock::now();
-  bp::child child;
-  try {
-    child = bp::child(bp::exe = exe.string(), bp::args = args, env, bp::start_dir = cwd,
-                      bp::std_out > bp::null, bp::std_err > bp::null);
-  } catch (const bp::process_error& e) {
-    return Error{"cannot start " + exe.string() + ": " + e.what()};
-  }
+  auto started = ServerProcess::start(request);
+  if (!started) return started.error();
+  ServerProcess& server = *started;
+  const int port = server.port();
+  const auto t0 = server.spawned();
   ServerRunResult result;
   auto deadline = t0 + std::chrono::milliseconds(request.timeout_ms);
   while (!loopback_accepts(port)) {
-    if (!child.running()) {
-      return Error{fmt::format("server exited ({}) before opening port {}",
-                               exit_code_from_wait_status(child.native_exit_code()), port)};
+    if (!server.running()) {
+      return Error{fmt::format("server exited ({}) before opening port {}", server.stop(), port)};
     }
     if (SteadyClock::now() > deadline) {
-      stop(child);
       return Error{fmt::format("port {} did not open within {}ms", port, request.timeout_ms)};
     }
     std::this_thread::sleep_for(kPollInterval);
@@ -118,21 +72,28 @@ Expected<ServerRunResult> measure_server_run(const ServerRunRequest& request) {
     }
     result.paths.push_back({request.paths[i], first.at_ms, 0, first.response->status});
   }
-  if (failed) {
-    stop(child);
-    return *failed;
+  if (failed) return *failed;
+  for (const auto& path : request.unwarmed) {
+    auto first = timed_get(url(path), request.timeout_ms);
+    if (!first) return Error{path + ": " + first.error().message};
+    result.unwarmed.push_back({path, first->first, 0, first->second});
   }
   for (auto& timing : result.paths) {
-    auto t1 = SteadyClock::now();
-    auto next = http_get(url(timing.path), request.timeout_ms);
-    timing.steady_ms = ms_between(t1, SteadyClock::now());
-    if (!next) {
-      stop(child);
-      return Error{timing.path + ": " + next.error().message};
-    }
+    auto next = timed_get(url(timing.path), request.timeout_ms);
+    if (!next) return Error{timing.path + ": " + next.error().message};
+    timing.steady_ms = next->first;
   }
-  result.peak_rss_kb = peak_rss_kb(child.id());
-  result.exit_code = stop(child);
+  for (auto& timing : result.unwarmed) {
+    std::vector<double> steady;
+    for (int i = 0; i < kUnwarmedSteadyGets; ++i) {
+      auto next = timed_get(url(timing.path), request.timeout_ms);
+      if (!next) return Error{timing.path + ": " + next.error().message};
+      steady.push_back(next->first);
+    }
+    timing.steady_ms = summarize(steady).median;
+  }
+  result.peak_rss_kb = server.peak_rss_kb();
+  result.exit_code = server.stop();
   return result;
 }
 

@@ -13,9 +13,13 @@ Summary summarize(std::vector<double> samples) {
   size_t n = samples.size();
   s.min = samples.front();
   s.median = n % 2 == 1 ? samples[n / 2] : (samples[n / 2 - 1] + samples[n / 2]) / 2;
-  // Nearest-rank p90.
-  size_t rank = static_cast<size_t>(std::ceil(0.9 * static_cast<double>(n)));
-  s.p90 = samples[std::max<size_t>(rank, 1) - 1];
+  auto nearest_rank = [&](double q) {
+    size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(n)));
+    return samples[std::max<size_t>(rank, 1) - 1];
+  };
+  s.p90 = nearest_rank(0.9);
+  s.p99 = nearest_rank(0.99);
+  s.max = samples.back();
   return s;
 }
 

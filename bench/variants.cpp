@@ -13,7 +13,7 @@ Variant knext(const VariantInputs& in, const std::string& name, const std::strin
                                 "--compile-cache=" + mode,
                                 std::string("--prewarm-fs=") + (prewarm_fs ? "auto" : "off")};
   for (const auto& path : in.warm_paths) argv.push_back("--warm-path=" + path);
-  Variant v{name, argv, {}, false, true, {}, {}};
+  Variant v{name, argv, {}, false, true, {}, {}, {}};
   if (mode != "off") {
     // Each cached variant gets its own folder on the volume so their caches never mix.
     std::string app = name;
@@ -36,7 +36,7 @@ Variant wrapped(const std::string& init, std::vector<std::string> init_args,
   argv.insert(argv.end(), init_args.begin(), init_args.end());
   argv.insert(argv.end(), command.begin(), command.end());
   std::string program = std::filesystem::path(command.front()).filename().string();
-  return Variant{init + " + " + program, argv, {}, false, false, {}, {}};
+  return Variant{init + " + " + program, argv, {}, false, false, {}, {}, {}};
 }
 
 }  // namespace
@@ -44,7 +44,7 @@ Variant wrapped(const std::string& init, std::vector<std::string> init_args,
 std::vector<Variant> make_variants(const VariantInputs& in) {
   std::string program = std::filesystem::path(in.command.front()).filename().string();
   std::vector<Variant> all;
-  all.push_back(Variant{"plain " + program, in.command, {}, false, false, {}, {}});
+  all.push_back(Variant{"plain " + program, in.command, {}, false, false, {}, {}, {}});
   if (!boost::process::search_path("tini").empty()) {
     // -s: tini is not PID 1 here; as a subreaper it still reaps like one.
     all.push_back(wrapped("tini", {"-s", "--"}, in.command));

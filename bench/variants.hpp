@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "bench/server_run.hpp"
+#include "bench/wake_burst.hpp"
 
 namespace knext::bench {
 
@@ -14,6 +15,7 @@ struct Variant {
   bool is_launcher = false;    // the RSS figure is knext-launch's own
   std::vector<ServerRunResult> runs;
   std::vector<long> cache_entries;  // files in cache_dir after each run
+  std::vector<WakeBurst> bursts;    // one wake burst per run, each from its own start
 };
 
 // What runs the server in each variant: the command (node server.js), and tini and dumb-init

@@ -8,6 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$ROOT/.deps/node/bin:$PATH"
 cd "$ROOT/tests/fixtures/next-app/.next/standalone"
 if (($# == 0)); then
-  set -- --page-cache=both --slow-storage=2ms --warm-path / --warm-path /dynamic
+  set -- --runs 3 --page-cache=both --slow-storage=2ms --warm-path / --warm-path /dynamic --warm-path /slow \
+    --warm-path /list --warm-path /api/checksum
 fi
 exec "$ROOT/build/knext-launch" --bench "$@"

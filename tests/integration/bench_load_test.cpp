@@ -56,13 +56,23 @@ TEST_CASE("--bench --load from zero: every request answered, none lost at SIGTER
   for (const auto* n : {&finished, &ok, &errors, &lost, &in_flight, &first, &exit_status}) {
     REQUIRE(n->has_value());
   }
-  CHECK(*finished > 0);
+  // Every request is sent: the SIGTERM comes after the last one went out.
+  CHECK(json_number(json, "sent") == 2000);
+  CHECK(*finished == 2000);
   CHECK(*ok == *finished);
   CHECK(*errors == 0);
   CHECK(*lost == 0);
   CHECK(*first > 0);
   CHECK(json_number(json, "p99").has_value());
   CHECK(json_number(json, "requests_per_s").has_value());
+  // The tail is explained: the slowest request per connection, and where the slowest one was.
+  REQUIRE(json.find("\"per_connection\"") != std::string::npos);
+  auto slowest = json_number(json, "ms");  // the first "ms" key: slowest_request's
+  auto max = json_number(json, "max");     // latency_ms.max comes first
+  REQUIRE(slowest.has_value());
+  REQUIRE(max.has_value());
+  CHECK(*slowest == doctest::Approx(*max).epsilon(0.001));
+  CHECK(json_number(json, "min_requests") > 0);  // no connection starved
 
   // The table carries the same figures.
   auto count = [](double v) { return std::to_string(static_cast<long>(v)); };
@@ -70,6 +80,9 @@ TEST_CASE("--bench --load from zero: every request answered, none lost at SIGTER
   CHECK(r.out.find(count(*in_flight) + " in flight, 0 lost") != std::string::npos);
   CHECK(r.out.find("errors") != std::string::npos);
   CHECK(r.out.find("first 2xx") != std::string::npos);
+  CHECK(r.out.find("SIGTERM once the last request was sent") != std::string::npos);
+  CHECK(r.out.find("slowest request") != std::string::npos);
+  CHECK(r.out.find(" 2000 sent, 2000 finished") != std::string::npos);
   CHECK(r.out.find("exit status " + count(*exit_status)) != std::string::npos);
   CHECK(r.err.find("finished") != std::string::npos);  // the progress lines
 }

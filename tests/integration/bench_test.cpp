@@ -95,6 +95,10 @@ TEST_CASE(
                               "knext postwarm+fs"}) {
     CHECK_MESSAGE(r.out.find(variant) != std::string::npos, variant);
   }
+  // The header names every warm path, and the new tables are there.
+  CHECK(r.out.find("every warm path (/ /dynamic)") != std::string::npos);
+  CHECK(r.out.find("wake burst: 50 GETs") != std::string::npos);
+  CHECK(r.out.find("routes not warmed") != std::string::npos);
   // node reads the JSON: every variant of every scenario has 2 samples with each figure.
   std::string check = R"(
     const j = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8'));
@@ -113,7 +117,23 @@ TEST_CASE(
         if (v.launcher && !(x.peak_rss_kb > 0)) bad.push(where + ' peak_rss_kb');
         if (v.name.includes('node cache') || v.name.includes('postwarm'))
           if (!(x.cache_entries > 0)) bad.push(where + ' cache_entries');
+        // The wake burst: 50 held requests, all answered, completions ordered and after spawn.
+        const b = x.wake_burst;
+        if (!b || b.requests !== 50 || b.ok !== 50 || !(b.p50_ms > 0) || !(b.p50_ms <= b.p99_ms)
+            || !(b.p99_ms <= b.max_ms))
+          bad.push(where + ' wake_burst ' + JSON.stringify(b));
+        // Routes nobody warmed: the fixture has some of each kind, none of them a warm path.
+        if (x.unwarmed.length < 3) bad.push(where + ' unwarmed ' + x.unwarmed.length);
+        for (const u of x.unwarmed) {
+          if (u.path === '/' || u.path === '/dynamic' || u.status !== 200 || !(u.first_ms > 0)
+              || !(u.steady_ms > 0)
+              || !(Math.abs(u.ratio * u.steady_ms - u.first_ms) <= 0.01 * u.first_ms + 0.01))
+            bad.push(where + ' unwarmed ' + JSON.stringify(u));
+        }
       }
+      if (!(v.summary.wake_burst.p99_ms.median > 0) || !(v.summary.wake_burst.p99_vs_plain > 0))
+        bad.push(where + ' summary wake_burst');
+      if (Object.keys(v.summary.unwarmed).length < 3) bad.push(where + ' summary unwarmed');
       for (const f of ['median', 'p90', 'min'])
         if (!(v.summary.paths['/'].first_ms[f] > 0)) bad.push(where + ' summary ' + f);
       if (!(v.summary.first_vs_plain > 0)) bad.push(where + ' first_vs_plain');
