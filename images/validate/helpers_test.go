@@ -10,13 +10,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"knative.dev/serving/pkg/apis/config"
 	"sigs.k8s.io/yaml"
-	"testing"
 )
 
 type intOrString = intstr.IntOrString
