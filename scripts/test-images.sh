@@ -60,6 +60,7 @@ if [[ $PHASE == build ]]; then
 fi
 
 WORK="$(mktemp -d /tmp/knext-images.XXXXXX)"
+chmod 0755 "$WORK" # the outside run is uid 1000
 ctr=""
 cleanup() {
   [[ -n "${qp_pid:-}" ]] && kill "$qp_pid" 2>/dev/null && kill "$qp_pid" 2>/dev/null
@@ -225,11 +226,14 @@ check "knext-launch is PID 1 of its own PID namespace" \
   bash -c '"$@" exec '"$cid"' cat /proc/1/cmdline | tr "\0" " " | grep -q "^knext-launch"' _ "${RUNC[@]}"
 check "the app runs as uid 1000" \
   bash -c '"$@" exec '"$cid"' cat /proc/1/status | grep -Eq "^Uid:\s+1000\s"' _ "${RUNC[@]}"
+# /app/.next belongs to uid 1000 (the bake writes there): only the read-only mount stops this.
 check "the root filesystem is read-only" \
-  bash -c '! "$@" exec '"$cid"' sh -c ": > /app/written" 2>/dev/null' _ "${RUNC[@]}"
+  bash -c '"$@" exec '"$cid"' sh -c ": > /app/.next/written" 2>&1 | grep -q "Read-only file system"' _ "${RUNC[@]}"
 grep -h 'compile cache' "$LOG" | cut -d' ' -f2- | head -3
 check "the first start reads the baked seed" grep -q 'compile cache.*seed' "$LOG"
 
+container_pids=$("${RUNC[@]}" ps --format json "$cid" | jq -r '.[]')
+echo "container processes (host pids): $(echo $container_pids)"
 t_kill=${EPOCHREALTIME/./}
 "${RUNC[@]}" kill "$cid" TERM
 wait "$run_pid"
@@ -239,8 +243,10 @@ kill_ms=$(((t_exit - t_kill) / 1000))
 check "runc kill TERM: exit status 143 (node's SIGTERM exit) in ${kill_ms} ms, within the 25 s grace" \
   test "$rc" = 143 -a "$kill_ms" -lt 25000
 sleep 0.2
-check "no process is left (runc has no state, nothing has the rootfs as root)" \
-  bash -c '! "$@" state '"$cid"' >/dev/null 2>&1 && ! for p in /proc/[0-9]*; do [[ $(readlink $p/root 2>/dev/null) == '"$rootfs"' ]] && echo $p; done | grep -q .' _ "${RUNC[@]}"
+left=""
+for p in $container_pids; do [[ -e /proc/$p ]] && left+=" $p"; done
+check "no process is left (none of the container's $(echo $container_pids | wc -w) processes${left:+, left:$left})" \
+  test -z "$left" -a -n "$container_pids"
 "${RUNC[@]}" delete --force "$cid" >/dev/null 2>&1
 vol_dir="$WORK/cache-first/app/$(basename "$seed_dir")"
 vol_state() { (cd "$vol_dir" 2>/dev/null && find . -type f -printf '%p %s %T@\n' | LC_ALL=C sort); }
@@ -288,16 +294,15 @@ if [[ -x "$launcher" && -x "$ROOT/.deps/node/bin/node" ]]; then
   cp -a "$rootfs/app" "$out_app"
   rm -rf "$out_app/.knext-cache"/*
   chown -R 1000:1000 "$out_app"
-  as_app() { setpriv --reuid 1000 --regid 1000 --clear-groups env PATH="$ROOT/.deps/node/bin:$PATH" \
+  as_app() { exec setpriv --reuid 1000 --regid 1000 --clear-groups env PATH="$ROOT/.deps/node/bin:$PATH" \
     HOME=/tmp NODE_ENV=production HOSTNAME=0.0.0.0 KNEXT_WARM_PATHS=/ "$@"; }
   if (cd "$out_app" && as_app "$launcher" --prewarm --cache-seed "$out_app/.knext-cache") >"$WORK/outside-bake.log" 2>&1; then
     for i in $(seq "$RUNS"); do
       vol="$WORK/outside/cache$i"
       install -d -o 1000 -g 1000 "$vol"
       t_run=${EPOCHREALTIME/./}
-      (cd "$out_app" && exec env PORT=$USER_PORT KNEXT_CACHE_DIR="$vol" KNEXT_CACHE_SEED="$out_app/.knext-cache" \
-        setpriv --reuid 1000 --regid 1000 --clear-groups env PATH="$ROOT/.deps/node/bin:$PATH" HOME=/tmp \
-        NODE_ENV=production HOSTNAME=0.0.0.0 KNEXT_WARM_PATHS=/ "$launcher") \
+      (cd "$out_app" && PORT=$USER_PORT KNEXT_CACHE_DIR="$vol" KNEXT_CACHE_SEED="$out_app/.knext-cache" \
+        as_app "$launcher") \
         2> >(stamp_lines >"$WORK/outside$i.log") >/dev/null &
       pid=$!
       probe_until_ready || true
