@@ -229,7 +229,15 @@ start_container() {
   "${RUNC[@]}" run --bundle "$bundle" "$cid" </dev/null > >(stamp_lines >"$LOG.out") 2> >(stamp_lines >"$LOG") &
   run_pid=$!
 }
-stamp_of() { grep -m1 "$2" "$1" | cut -d' ' -f1; }
+# stamp_of LOG PATTERN: the wall-clock stamp of the first matching line. gate-open is logged once
+# the hook reports the port open, so queue-proxy may see it first: wait up to 5 s for the line.
+stamp_of() {
+  for _ in $(seq 100); do
+    grep -q "$2" "$1" 2>/dev/null && break
+    sleep 0.05
+  done
+  grep -m1 "$2" "$1" | cut -d' ' -f1
+}
 
 start_container first
 t_run_first=$t_run
