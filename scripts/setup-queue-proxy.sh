@@ -28,25 +28,8 @@ if [[ $force -eq 0 && -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "$QP_VERS
   exit 0
 fi
 
-go_bin="${GO:-}"
-if [[ -z "$go_bin" ]]; then
-  if command -v go >/dev/null 2>&1; then go_bin="$(command -v go)"
-  elif [[ -x /usr/local/go/bin/go ]]; then go_bin=/usr/local/go/bin/go
-  else echo "setup-queue-proxy: go not found (set GO=/path/to/go)" >&2; exit 1
-  fi
-fi
-
-if [[ -n "${KNEXT_CACHE_DIR:-}" ]]; then cache_root="$KNEXT_CACHE_DIR"
-elif [[ -n "${XDG_CACHE_HOME:-}" ]]; then cache_root="$XDG_CACHE_HOME/knext"
-elif [[ -n "${HOME:-}" ]]; then cache_root="$HOME/.cache/knext"
-else cache_root="$repo_root/.cache/knext"
-fi
-export GOMODCACHE="$cache_root/go/mod"
-export GOCACHE="$cache_root/go/build"
-export GOFLAGS="-mod=mod -modcacherw"   # -modcacherw: cache removable with rm -rf
-export GOTOOLCHAIN=local      # never fetch another toolchain
-export CGO_ENABLED=0          # static binary, no C toolchain needed
-mkdir -p "$GOMODCACHE" "$GOCACHE" "$bin_dir"
+source "$script_dir/go-env.sh"
+mkdir -p "$bin_dir"
 
 # Throwaway module that only requires the pinned serving release, so MVS
 # resolves exactly serving's own dependency versions. Per-run dir: concurrent

@@ -97,6 +97,39 @@ run_fault_tests() {
   fi
 }
 run_doctest fault run_fault_tests
+# images/: the manifests through Knative's own validation (go test: one count per --- PASS/FAIL
+# line, subtests included), then the image suite (buildah build + runc run, its own counts).
+run_manifest_tests() {
+  local log="$LOGS/manifests.log"
+  echo "-- manifests"
+  "$ROOT/scripts/test-manifests.sh" >"$log" 2>&1
+  local rc=$? p f
+  p=$(grep -cE '^\s*--- PASS' "$log")
+  f=$(grep -cE '^\s*--- FAIL' "$log")
+  if ((rc != 0 || f > 0)); then
+    grep -vE '^\s*(=== RUN|--- PASS)' "$log" | tail -40
+    ((f == 0)) && f=1
+  fi
+  add_counts manifests "$p" "$f"
+}
+run_manifest_tests
+run_image_suite() {
+  local log="$LOGS/images.log" start=$SECONDS
+  echo "-- images"
+  "$ROOT/scripts/test-images.sh" >"$log" 2>&1
+  local rc=$? p=0 f=1 last
+  last=$(tail -1 "$log")
+  if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    p=${BASH_REMATCH[1]}
+    f=${BASH_REMATCH[2]}
+  fi
+  ((rc != 0 && f == 0)) && f=1
+  grep -E '^(not ok|time:|size:)' "$log"
+  ((f > 0)) && tail -30 "$log"
+  echo "images suite: $((SECONDS - start)) s"
+  add_counts images "$p" "$f"
+}
+run_image_suite
 if compgen -G "$ROOT/tests/hook/*.test.cjs" >/dev/null; then
   run_node_tests hook "tests/hook"
 fi
