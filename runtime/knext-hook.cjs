@@ -439,7 +439,7 @@
     var hadOwn = Object.prototype.hasOwnProperty.call(server, 'close');
     var prevClose = server.close;
     var hook = function close() {
-      safe('close', closePublic);
+      safe('close', function () { closePublic(server); });
       safe('drain', function () { drain(server); });
       try {
         if (server.close === hook) {
@@ -553,14 +553,44 @@
       conn.server = server;
       conn._server = server;
     } catch (_) { /* accounting is best effort */ }
+    publicAccepted++;
     server.emit('connection', conn);
   }
 
-  function closePublic() {
+  // Closing a listener resets the connections still in the kernel's accept queue: their
+  // requests were sent and would be lost. So the public listener closes only after a full
+  // poll phase accepted nothing more (two setImmediate hops span one), and the app server's
+  // close waits for that on a borrowed connection count.
+  var publicAccepted = 0;
+  function holdServerClose(server) {
+    try { server._connections++; } catch (_) { return function () {}; }
+    return function release() {
+      try {
+        server._connections--;
+        if (typeof server._emitCloseIfDrained === 'function') server._emitCloseIfDrained();
+      } catch (_) { /* accounting is best effort */ }
+    };
+  }
+  function closePublic(server) {
     st.closed = true;
     var pub = st.pub;
     st.pub = null;
-    if (pub && pub.listening) pub.close();
+    if (!pub || !pub.listening) return;
+    var release = server ? holdServerClose(server) : function () {};
+    var seen = publicAccepted;
+    var hops = 0;
+    (function settle() {
+      setImmediate(function () {
+        setImmediate(function () {
+          if (publicAccepted !== seen && ++hops < 50) {
+            seen = publicAccepted;
+            return settle();
+          }
+          try { pub.close(); } catch (e) { reportError('close public', e); }
+          release();
+        });
+      });
+    })();
   }
 
   try {

@@ -305,6 +305,44 @@ test('server.close(): public port stops accepting at once; close waits for in-fl
   assert.match(a.output(), /drained/);
 });
 
+// Connections the kernel accepted but node had not yet taken off the accept queue when the app
+// closed its server: closing the public listener at once would reset them, their requests lost.
+test('server.close() with connections in the accept queue: every connected request is answered', T, async (t) => {
+  const a = await app(t, { FIXTURE_SIGTERM: 'drain' });
+  await a.waitFor('listening');
+  a.send({ type: 'open' });
+  await a.waitFor('opened');
+  const busy = h.getJson(a.PORT, '/busy'); // node blocks: the connections below wait in the queue
+  await new Promise((r) => setTimeout(r, 50));
+  const N = 60;
+  const outcomes = [];
+  const connectedAll = [];
+  const sockets = [];
+  for (let i = 0; i < N; i++) {
+    outcomes.push(new Promise((resolve) => {
+      const s = net.connect(a.PORT, '127.0.0.1');
+      sockets.push(s);
+      let data = '';
+      let connected = false;
+      connectedAll.push(new Promise((ok) => s.once('connect', ok).once('error', ok)));
+      s.on('connect', () => { connected = true; s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'); });
+      s.on('data', (d) => { data += d; });
+      s.on('error', (e) => resolve(connected ? 'lost:' + e.code : 'refused'));
+      s.on('close', () => resolve(data.startsWith('HTTP/1.1 200') ? 'ok' : connected ? 'lost:empty' : 'refused'));
+    }));
+  }
+  await Promise.all(connectedAll); // the kernel completed every connect; node has accepted none
+  a.child.kill('SIGTERM'); // handled once /busy ends, with the connections still queued
+  t.after(() => sockets.forEach((s) => s.destroy()));
+  const got = await Promise.all(outcomes);
+  const lost = got.filter((o) => o.startsWith('lost'));
+  assert.deepEqual(lost, [], `${lost.length} of ${N} connected requests lost: ${JSON.stringify(got)}`);
+  assert.equal(got.filter((o) => o === 'ok').length, N, JSON.stringify(got));
+  assert.equal((await busy).status, 200);
+  const ex = await h.withTimeout(a.exited, 5000, 'exit');
+  assert.equal(ex.code, 0);
+});
+
 // A keep-alive client (queue-proxy keeps its connections): node's own close() leaves a connection
 // that is busy at that moment open after its response until keepAliveTimeout (5 s), so node
 // exits ~5 s late. With the hook the response in flight says "Connection: close", a request

@@ -11,14 +11,22 @@ const HOOK = process.env.KNEXT_TEST_HOOK || path.join(ROOT, 'runtime', 'knext-ho
 const PLAIN = path.join(__dirname, 'fixtures', 'plain-server.cjs');
 const NEXT_SERVER = path.join(ROOT, 'tests', 'fixtures', 'next-app', '.next', 'standalone', 'server.js');
 
-function freePort() {
+// A free port below the kernel's ephemeral range, as Knative's 8080 is: a PORT inside that range
+// can be handed to the hook's own internal listen on port 0 (or to any client's connect).
+function ephemeralLow() {
+  try {
+    return Number(require('fs').readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch (_) {
+    return 32768;
+  }
+}
+function freePort(tries = 50) {
+  const low = Math.max(ephemeralLow(), 12000);
+  const port = 10000 + Math.floor(Math.random() * (low - 10000));
   return new Promise((resolve, reject) => {
     const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.on('error', (e) => (tries > 1 ? freePort(tries - 1).then(resolve, reject) : reject(e)));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(port)));
   });
 }
 
