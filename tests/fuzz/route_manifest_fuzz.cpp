@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto match = knext::match_route(routes, warm_path);
   if (match) {
     bool listed = false;
-    for (const auto& r : routes) listed = listed || (r.route == match->route && r.file == match->file);
+    for (const auto& r : routes)
+      listed = listed || (r.route == match->route && r.file == match->file);
     FUZZ_CHECK(listed);
   }
   return 0;
