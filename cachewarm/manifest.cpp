@@ -66,8 +66,10 @@ Expected<std::string> format_manifest(const PrewarmManifest& manifest) {
   std::unordered_set<std::string_view> seen;
   for (const auto& path : manifest.paths) {
     if (path.empty() || path.front() != '/') return Error{"not an absolute path: " + path};
-    if (path.find_first_of(std::string_view("\n\r\0", 3)) != std::string::npos) {
-      return Error{"path with a newline or NUL cannot be recorded: " + path};
+    // A '\r' ends a line too when it is the last byte of one (CRLF files).
+    if (path.find_first_of(std::string_view("\n\0", 2)) != std::string::npos ||
+        path.back() == '\r') {
+      return Error{"path with a newline, NUL or trailing CR cannot be recorded: " + path};
     }
     if (!seen.insert(path).second) continue;
     out += path;

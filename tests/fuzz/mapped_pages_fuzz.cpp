@@ -11,9 +11,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!files) return 0;
   // What was read can be written and reads back the same.
   auto again = knext::format_mapped_pages(*files);
-  FUZZ_CHECK(again.has_value());
+  FUZZ_CHECK(again.ok());
   auto reread = knext::parse_mapped_pages(*again);
-  FUZZ_CHECK(reread.has_value() && reread->size() == files->size());
+  FUZZ_CHECK(reread.ok() && reread->size() == files->size());
   for (size_t i = 0; i < files->size(); ++i) {
     const auto& a = (*files)[i];
     const auto& b = (*reread)[i];
