@@ -48,6 +48,8 @@ Expected<PrewarmManifest> parse_manifest(std::string_view text) {
     }
     if (line.front() == '#') continue;
     if (line.front() != '/') return line_error(line_no, "not an absolute path");
+    // Only a CR-terminated path is written so (a CRLF line end loses one): no writer records it.
+    if (line.back() == '\r') return line_error(line_no, "path ends in CR");
     if (seen.insert(line).second) out.paths.emplace_back(line);
   }
   if (line_no == 0) return line_error(1, "empty file");

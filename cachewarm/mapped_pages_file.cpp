@@ -52,6 +52,7 @@ Expected<std::vector<MappedFile>> parse_mapped_pages(std::string_view text) {
           line.front() != '/') {
         return line_error(line_no, "expected \"file <size> <mtime_ns> </absolute/path>\"");
       }
+      if (line.back() == '\r') return line_error(line_no, "path ends in CR");
       file.path = std::string(line);
       out.push_back(std::move(file));
       continue;

@@ -44,3 +44,13 @@ TEST_CASE(
   (*files)[0].path = "/lib/a.so\r";
   CHECK_FALSE(knext::format_mapped_pages(*files).ok());
 }
+
+// manifest-fuzz: "/a\r\r\n" read as "/a\r", which no writer can record (it would read back "/a").
+TEST_CASE("fuzz finding: a manifest or pages path ending in CR is refused, naming the line") {
+  auto m = knext::parse_manifest("# knext-prewarm-manifest v1\r\n/ok.js\r\n/app/x.js\r\r\n");
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.error().message.find("line 3") != std::string::npos);
+  auto files = knext::parse_mapped_pages("# knext-prewarm-pages v1\nfile 1 2 /lib/a.so\r\r\n");
+  REQUIRE_FALSE(files.ok());
+  CHECK(files.error().message.find("line 2") != std::string::npos);
+}
