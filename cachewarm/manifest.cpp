@@ -48,6 +48,8 @@ Expected<PrewarmManifest> parse_manifest(std::string_view text) {
     }
     if (line.front() == '#') continue;
     if (line.front() != '/') return line_error(line_no, "not an absolute path");
+    // Only a CR-terminated path is written so (a CRLF line end loses one): no writer records it.
+    if (line.back() == '\r') return line_error(line_no, "path ends in CR");
     if (seen.insert(line).second) out.paths.emplace_back(line);
   }
   if (line_no == 0) return line_error(1, "empty file");
@@ -66,8 +68,10 @@ Expected<std::string> format_manifest(const PrewarmManifest& manifest) {
   std::unordered_set<std::string_view> seen;
   for (const auto& path : manifest.paths) {
     if (path.empty() || path.front() != '/') return Error{"not an absolute path: " + path};
-    if (path.find_first_of(std::string_view("\n\r\0", 3)) != std::string::npos) {
-      return Error{"path with a newline or NUL cannot be recorded: " + path};
+    // A '\r' ends a line too when it is the last byte of one (CRLF files).
+    if (path.find_first_of(std::string_view("\n\0", 2)) != std::string::npos ||
+        path.back() == '\r') {
+      return Error{"path with a newline, NUL or trailing CR cannot be recorded: " + path};
     }
     if (!seen.insert(path).second) continue;
     out += path;

@@ -44,6 +44,8 @@ Expected<std::vector<MappedFile>> parse_mapped_pages(std::string_view text) {
           1, "not a prewarm pages file (no \"" + std::string(kMappedPagesHeader) + "\" header)");
     }
     if (line.empty() || line.front() == '#') continue;
+    // A path is opened as a C string: with a NUL it would name another file.
+    if (line.find('\0') != std::string_view::npos) return line_error(line_no, "NUL byte");
     if (line.substr(0, kFilePrefix.size()) == kFilePrefix) {
       line.remove_prefix(kFilePrefix.size());
       MappedFile file;
@@ -51,6 +53,7 @@ Expected<std::vector<MappedFile>> parse_mapped_pages(std::string_view text) {
           line.front() != '/') {
         return line_error(line_no, "expected \"file <size> <mtime_ns> </absolute/path>\"");
       }
+      if (line.back() == '\r') return line_error(line_no, "path ends in CR");
       file.path = std::string(line);
       out.push_back(std::move(file));
       continue;
@@ -71,7 +74,8 @@ Expected<std::string> format_mapped_pages(const std::vector<MappedFile>& files) 
   out += '\n';
   for (const auto& file : files) {
     if (file.path.empty() || file.path.front() != '/' ||
-        file.path.find_first_of(std::string_view("\n\r\0", 3)) != std::string::npos) {
+        file.path.find_first_of(std::string_view("\n\0", 2)) != std::string::npos ||
+        file.path.back() == '\r') {
       return Error{"cannot record path: " + file.path};
     }
     out += std::string(kFilePrefix) + std::to_string(file.size) + ' ' +

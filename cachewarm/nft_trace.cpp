@@ -219,8 +219,9 @@ std::vector<PageRoute> read_page_routes(const std::string& app_dir) {
   auto routes = read_map(next / "app-path-routes-manifest.json");
   auto files = read_map(next / "server/app-paths-manifest.json");
   for (const auto& [entry, route] : routes) {
-    auto it =
-        std::find_if(files.begin(), files.end(), [&](const auto& f) { return f.first == entry; });
+    // Clang before 16 cannot capture a structured binding: capture by an init-capture.
+    auto it = std::find_if(files.begin(), files.end(),
+                           [&name = entry](const auto& f) { return f.first == name; });
     if (it != files.end()) out.push_back({route, it->second});
   }
   // Pages router: route -> file ("/_app", "/_document" too: every page render loads them).

@@ -82,7 +82,9 @@ Status Supervisor::restart(const SpawnRequest& request) {
 int Supervisor::wait() {
   // A child that exited before the loop started is reaped here.
   on_sigchld();
-  if (!done_) uv_run(loop_, UV_RUN_DEFAULT);
+  // Reaped already: finish() called uv_stop outside the loop, and the flag it left would make
+  // the loop's teardown skip the close callbacks (every handle leaked). This run only clears it.
+  uv_run(loop_, done_ ? UV_RUN_NOWAIT : UV_RUN_DEFAULT);
   if (exit_override_) return *exit_override_;
   return child_status_ ? exit_code_from_wait_status(*child_status_) : 1;
 }

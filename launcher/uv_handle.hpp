@@ -1,4 +1,5 @@
 #pragma once
+#include <unistd.h>
 #include <uv.h>
 
 #include <functional>
@@ -11,8 +12,12 @@ class UvLoop {
  public:
   UvLoop() : loop_(std::make_unique<uv_loop_t>()) { uv_loop_init(loop_.get()); }
   ~UvLoop() {
-    uv_run(loop_.get(), UV_RUN_NOWAIT);
-    uv_loop_close(loop_.get());
+    // Close callbacks free the handles; a cancelled thread-pool job (page-cache prewarm) ends
+    // at its next check and frees itself from the loop. Give those a few ms, never a wait on
+    // a hung read.
+    for (int i = 0; i < 50 && uv_loop_close(loop_.get()) == UV_EBUSY; ++i) {
+      if (uv_run(loop_.get(), UV_RUN_NOWAIT) != 0) usleep(1000);
+    }
   }
   UvLoop(const UvLoop&) = delete;
   UvLoop& operator=(const UvLoop&) = delete;

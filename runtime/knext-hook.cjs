@@ -162,7 +162,7 @@
       var lines = ['# knext-prewarm-manifest v1'];
       if (/^[A-Za-z0-9_-]{1,64}$/.test(manifestBuildId)) lines.push('# build-id ' + manifestBuildId);
       Object.keys(require.cache).forEach(function (p) {
-        if (p.charAt(0) === '/' && p.indexOf('\n') < 0) lines.push(p);
+        if (p.charAt(0) === '/' && p.indexOf('\n') < 0 && p.slice(-1) !== '\r') lines.push(p);
       });
       var tmp = manifestPath + '.' + process.pid + '.tmp';
       fs.writeFileSync(tmp, lines.join('\n') + '\n');

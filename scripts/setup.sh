@@ -10,6 +10,7 @@ APT_PACKAGES=(
   g++ meson ninja-build pkg-config cmake util-linux procps curl
   libuv1-dev libspdlog-dev libfmt-dev libcxxopts-dev libcurl4-openssl-dev doctest-dev
   libboost1.81-dev clang-format iproute2 libfuse3-dev fuse3 tini dumb-init
+  valgrind clang libclang-rt-14-dev  # hardening checks: memcheck, libFuzzer
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -134,5 +134,8 @@ if compgen -G "$ROOT/tests/hook/*.test.cjs" >/dev/null; then
   run_node_tests hook "tests/hook"
 fi
 
+# Sanitizers, valgrind and fuzzing (README "Hardening checks").
+source "$ROOT/scripts/test-hardening.sh"
+
 echo "$passed passed, $failed failed"
 ((failed == 0))
