@@ -1,6 +1,7 @@
 #include "launcher/hook_protocol.hpp"
 
 #include <charconv>
+#include <limits>
 
 namespace knext {
 namespace {
@@ -65,6 +66,10 @@ std::optional<long long> json_number_field(std::string_view json, std::string_vi
   long long value = 0;
   auto [end, ec] = std::from_chars(json.data() + pos, json.data() + json.size(), value);
   if (ec != std::errc{}) return std::nullopt;
+  // 1e30 or 8080.5 is not a whole number that fits: not "1" or "8080".
+  if (end != json.data() + json.size() && *end != ',' && *end != '}' && *end != ' ') {
+    return std::nullopt;
+  }
   return value;
 }
 
@@ -76,6 +81,12 @@ std::optional<bool> json_bool_field(std::string_view json, std::string_view key)
   return std::nullopt;
 }
 
+// A field that must fit [min, max]; anything else (2^32 + 8080 included) reads as 0, "none".
+int bounded_field(std::string_view json, std::string_view key, long long min, long long max) {
+  auto n = json_number_field(json, key);
+  return n && *n >= min && *n <= max ? static_cast<int>(*n) : 0;
+}
+
 std::optional<HookMessage> parse_hook_message(std::string_view line) {
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
   if (line.empty() || line.front() != '{' || line.back() != '}') return std::nullopt;
@@ -85,14 +96,14 @@ std::optional<HookMessage> parse_hook_message(std::string_view line) {
   m.type = *type;
   m.host = json_string_field(line, "host").value_or("");
   m.public_host = json_string_field(line, "publicHost").value_or("");
-  m.port = static_cast<int>(json_number_field(line, "port").value_or(0));
-  m.public_port = static_cast<int>(json_number_field(line, "publicPort").value_or(0));
+  m.port = bounded_field(line, "port", 1, 65535);
+  m.public_port = bounded_field(line, "publicPort", 1, 65535);
   m.redirected = json_bool_field(line, "redirected").value_or(false);
   m.ok = json_bool_field(line, "ok").value_or(false);
   m.message =
       json_string_field(line, "message").value_or(json_string_field(line, "error").value_or(""));
   m.node_version = json_string_field(line, "node").value_or("");
-  m.pid = static_cast<int>(json_number_field(line, "pid").value_or(0));
+  m.pid = bounded_field(line, "pid", 1, std::numeric_limits<int>::max());
   return m;
 }
 

@@ -41,3 +41,16 @@ TEST_CASE("hook messages: garbage is ignored, not fatal") {
     CHECK_FALSE(parse_hook_message(line).has_value());
   }
 }
+
+TEST_CASE("hook messages: a port or pid out of range reads as none, never wrapped") {
+  auto wrapped = knext::parse_hook_message(
+      R"({"type":"listening","host":"127.0.0.1","port":4294975376,"publicPort":-1,"pid":1e30})");
+  REQUIRE(wrapped.has_value());
+  CHECK(wrapped->port == 0);  // 2^32 + 8080 must not become 8080
+  CHECK(wrapped->public_port == 0);
+  CHECK(wrapped->pid == 0);
+  auto fine = knext::parse_hook_message(R"({"type":"listening","port":65535,"publicPort":1})");
+  REQUIRE(fine.has_value());
+  CHECK(fine->port == 65535);
+  CHECK(fine->public_port == 1);
+}
