@@ -1,4 +1,4 @@
-# Sourced by scripts/test.sh (uses its ROOT, LOGS, run_doctest, run_gate_tests, add_counts):
+# Sourced by scripts/test.sh (uses its ROOT, LOGS, run_doctest, run_in_netns, add_counts):
 # the hardening checks of README "Hardening checks".
 #   asan-*     the unit and integration suites again, built with ASan+UBSan (build-asan/)
 #   valgrind   one start-serve-stop cycle of the release launcher as PID 1 under memcheck
@@ -12,9 +12,9 @@ step_time() { echo "== time: $1 $(($SECONDS - $2))s"; }
 # --- ASan + UBSan --------------------------------------------------------------------------
 ASAN_BUILD="$ROOT/build-asan"
 ASAN_REPORTS="$LOGS/sanitizer-reports"
-run_asan_gate_tests() {  # like run_gate_tests: queue-proxy's fixed ports in a fresh netns
-  unshare --net sh -c 'ip link set lo up && exec "$0" "$@"' "$ASAN_BUILD/tests/gate-tests" "$@"
-}
+# Like the release suites: queue-proxy's fixed ports and per-namespace counters in a fresh netns.
+run_asan_gate_tests() { run_in_netns "$ASAN_BUILD/tests/gate-tests" "$@"; }
+run_asan_proxy_tests() { run_in_netns "$ASAN_BUILD/tests/proxy-tests" "$@"; }
 t0=$SECONDS
 if [[ ! -f "$ASAN_BUILD/build.ninja" ]]; then
   meson setup "$ASAN_BUILD" "$ROOT" -Dbuildtype=plain -Doptimization=1 -Dcpp_args=-g1 \
@@ -37,7 +37,7 @@ if ninja -C "$ASAN_BUILD" -j2 "${asan_targets[@]}" >"$LOGS/asan-build.log" 2>&1;
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$ASAN_REPORTS/ubsan"
   run_doctest asan-unit "$ASAN_BUILD/tests/unit-tests"
   run_doctest asan-pid1 "$ASAN_BUILD/tests/integration-tests"
-  run_doctest asan-proxy "$ASAN_BUILD/tests/proxy-tests"
+  run_doctest asan-proxy run_asan_proxy_tests
   run_doctest asan-admin "$ASAN_BUILD/tests/admin-tests"
   run_doctest asan-cache "$ASAN_BUILD/tests/cache-tests"
   if "$ROOT/scripts/setup-queue-proxy.sh" >/dev/null 2>&1; then

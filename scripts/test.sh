@@ -75,13 +75,7 @@ run_doctest bench "$ROOT/build/tests/bench-tests"
 run_doctest net-faults run_net_fault_tests
 # The gate tests run Knative's real queue-proxy (fixed ports 8022 and 9090) in a fresh network
 # namespace, so nothing else on the machine collides. setup-queue-proxy.sh is cached after one build.
-run_gate_tests() {
-  if unshare --net true 2>/dev/null; then
-    unshare --net sh -c 'ip link set lo up && exec "$0" "$@"' "$ROOT/build/tests/gate-tests" "$@"
-  else
-    "$ROOT/build/tests/gate-tests" "$@"
-  fi
-}
+run_gate_tests() { run_in_netns "$ROOT/build/tests/gate-tests" "$@"; }
 if "$ROOT/scripts/setup-queue-proxy.sh" >"$LOGS/setup-queue-proxy.log" 2>&1; then
   run_doctest gate run_gate_tests
 else
@@ -89,13 +83,7 @@ else
   add_counts gate-setup 0 1
 fi
 # Process and volume faults: loopback ports of their own, so a fresh network namespace too.
-run_fault_tests() {
-  if unshare --net true 2>/dev/null; then
-    unshare --net sh -c 'ip link set lo up && exec "$0" "$@"' "$ROOT/build/tests/fault-tests" "$@"
-  else
-    "$ROOT/build/tests/fault-tests" "$@"
-  fi
-}
+run_fault_tests() { run_in_netns "$ROOT/build/tests/fault-tests" "$@"; }
 run_doctest fault run_fault_tests
 # images/: the manifests through Knative's own validation (go test: one count per --- PASS/FAIL
 # line, subtests included), then the image suite (buildah build + runc run, its own counts).

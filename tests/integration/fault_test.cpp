@@ -21,6 +21,7 @@
 #include "common/loopback.hpp"
 #include "probes/curl_api.hpp"
 #include "tests/integration/harness.hpp"
+#include "tests/integration/source_tree.hpp"
 
 namespace fs = std::filesystem;
 using namespace knext::test;
@@ -28,11 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const fs::path kRoot = KNEXT_SOURCE_ROOT;
-
-std::string node_bin() {
-  return (kRoot / ".deps" / "node" / "bin" / "node").string();
-}
 std::string server(const std::string& name) {
   return (kRoot / "tests" / "fixtures" / "servers" / name).string();
 }

@@ -29,6 +29,7 @@
 
 #include "common/loopback.hpp"
 #include "tests/integration/harness.hpp"
+#include "tests/integration/source_tree.hpp"
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;
@@ -37,11 +38,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const fs::path kRoot = KNEXT_SOURCE_ROOT;
-
-std::string node_bin() {
-  return (kRoot / ".deps" / "node" / "bin" / "node").string();
-}
 fs::path fixture_dir() {
   return kRoot / "tests" / "fixtures" / "next-app" / ".next" / "standalone";
 }

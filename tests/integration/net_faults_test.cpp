@@ -21,6 +21,7 @@
 #include "common/fd.hpp"
 #include "common/loopback.hpp"
 #include "tests/integration/harness.hpp"
+#include "tests/integration/source_tree.hpp"
 #include "tests/integration/netstat.hpp"
 
 namespace fs = std::filesystem;
@@ -30,11 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const fs::path kRoot = KNEXT_SOURCE_ROOT;
-
-std::string node_bin() {
-  return (kRoot / ".deps" / "node" / "bin" / "node").string();
-}
 std::string status_server() {
   return (kRoot / "tests" / "fixtures" / "servers" / "status-server.cjs").string();
 }
