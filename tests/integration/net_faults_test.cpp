@@ -21,8 +21,8 @@
 #include "common/fd.hpp"
 #include "common/loopback.hpp"
 #include "tests/integration/harness.hpp"
-#include "tests/integration/source_tree.hpp"
 #include "tests/integration/netstat.hpp"
+#include "tests/integration/source_tree.hpp"
 
 namespace fs = std::filesystem;
 using namespace knext::test;
