@@ -281,8 +281,8 @@ TEST_CASE("--warm-path auto, --warm-skip, --warm-background-budget") {
   REQUIRE(autos.ok());
   CHECK(autos->warm_auto);
   CHECK(autos->warm_paths == std::vector<std::string>{"/slow"});
-  auto env = parse({}, {{"KNEXT_WARM_SKIP", "/admin/**,/api/*"},
-                        {"KNEXT_WARM_BACKGROUND_BUDGET", "0"}});
+  auto env =
+      parse({}, {{"KNEXT_WARM_SKIP", "/admin/**,/api/*"}, {"KNEXT_WARM_BACKGROUND_BUDGET", "0"}});
   REQUIRE(env.ok());
   CHECK(env->warm_skip == std::vector<std::string>{"/admin/**", "/api/*"});
   CHECK(env->warm_background_budget.count() == 0);
