@@ -19,7 +19,7 @@ struct WarmPathStatus {
   bool background = false;  // warmed after the gate opened
   double first_ms = 0;      // latency of the first 2xx/3xx answer (0: none yet)
   double last_ms = 0;       // latency of the latest 2xx/3xx answer
-  // Why repeats stopped: converged, capped, no-gain, waiting (the app's own wait, not held for),
+  // Why repeats stopped: converged, capped, no-gain, not-paying, waiting (the app's own wait),
   // definitive (a 4xx), server-error, timeout, budget; empty while repeating.
   std::string result;
   bool holds_gate = true;  // a critical path the gate still waits for

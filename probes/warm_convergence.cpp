@@ -23,6 +23,11 @@ RepeatVerdict judge_repeats(std::span<const double> latencies_ms, std::optional<
     };
     // Two repeats agreeing at (or near) the best latency seen: converged.
     if (!steady_ms && near(last, before) && near(last, best)) return RepeatVerdict::kConverged;
+    // Before the gate every repeat is part of the held user's wait: the next one pays only if
+    // the last one still cut the latency by paying_drop (beyond noise).
+    if (rule.stop_without_gain && last > before * (1 - rule.paying_drop) + rule.noise_ms) {
+      return RepeatVerdict::kNotPaying;
+    }
     // Two repeats in a row without a new best (beyond noise): more cannot pay. One is not
     // enough: single latencies on a busy machine jump around.
     if (rule.stop_without_gain && n >= 3) {
@@ -44,6 +49,8 @@ const char* verdict_name(RepeatVerdict verdict) {
       return "converged";
     case RepeatVerdict::kNoGain:
       return "no-gain";
+    case RepeatVerdict::kNotPaying:
+      return "not-paying";
     case RepeatVerdict::kCapped:
       return "capped";
   }

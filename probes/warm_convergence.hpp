@@ -11,9 +11,13 @@ struct ConvergenceRule {
   double steady_tolerance = 0.30;  // a repeat within 30% of the steady latency --prewarm recorded
   double pair_tolerance = 0.20;    // without a record: two consecutive repeats within 20%
   double noise_ms = 2.0;           // differences below this are timer noise, whatever the ratio
+  // One more repeat costs a held request its own latency and saves it the drop to the next: it
+  // can pay only while the last repeat cut the one before by at least this share (at 0.5, the
+  // time it cost is won back by one waiting request).
+  double paying_drop = 0.5;
   int cap = 8;                     // --warm-repeat: requests per path at most
-  // Stop once repeats bring no gain. Off in the background, where repeats cost no user's wait:
-  // there only agreement (or the cap) ends them.
+  // Stop once repeats bring no gain or stop paying. Off in the background, where repeats cost
+  // no user's wait: there only agreement (or the cap) ends them.
   bool stop_without_gain = true;
 };
 
@@ -21,6 +25,7 @@ enum class RepeatVerdict {
   kRepeat,     // the last repeat still got faster: one more pays
   kConverged,  // at the steady latency (or two repeats agree near the best seen)
   kNoGain,     // two repeats in a row not faster than the best before them: more cannot pay
+  kNotPaying,  // the last repeat did not cut the one before by paying_drop: one more costs more
   kCapped,     // --warm-repeat requests sent
 };
 
