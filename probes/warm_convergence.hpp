@@ -15,7 +15,7 @@ struct ConvergenceRule {
   // can pay only while the last repeat cut the one before by at least this share (at 0.5, the
   // time it cost is won back by one waiting request).
   double paying_drop = 0.5;
-  int cap = 8;                     // --warm-repeat: requests per path at most
+  int cap = 8;  // --warm-repeat: requests per path at most
   // Stop once repeats bring no gain or stop paying. Off in the background, where repeats cost
   // no user's wait: there only agreement (or the cap) ends them.
   bool stop_without_gain = true;
