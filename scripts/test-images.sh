@@ -174,8 +174,10 @@ rootfs=$("${BUILDAH[@]}" mount "$ctr")
 cfg=$("${BUILDAH[@]}" inspect --type image "$APP" | jq -c '.OCIv1.config')
 check "app image: USER 1000:1000, ENTRYPOINT knext-launch" \
   jq -e '.User == "1000:1000" and .Entrypoint == ["knext-launch"]' <<<"$cfg" >/dev/null
-seed_dir=$(find "$rootfs/app/.knext-cache/app" -mindepth 1 -maxdepth 1 -type d | head -1)
-seed_list() { (cd "$seed_dir" && find . -type f | LC_ALL=C sort); }
+# <seed>/<app>/<build-id>: <app> is the launcher's default --app-name (package.json's name).
+seed_dir=$(find "$rootfs/app/.knext-cache" -mindepth 2 -maxdepth 2 -type d | head -1)
+app_name=$(basename "$(dirname "${seed_dir:-/none/none}")")
+seed_list() { [[ -n $seed_dir ]] && (cd "$seed_dir" && find . -type f | LC_ALL=C sort); }
 check "app image: the seed holds the bake's cache ($(seed_list | wc -l) files)" test -n "$(seed_list)"
 
 bundle="$WORK/bundle"
@@ -283,7 +285,7 @@ for p in $container_pids; do [[ -e /proc/$p ]] && left+=" $p"; done
 check "no process is left (none of the container's $(echo $container_pids | wc -w) processes${left:+, left:$left})" \
   test -z "$left" -a -n "$container_pids"
 "${RUNC[@]}" delete --force "$cid" >/dev/null 2>&1
-vol_dir="$WORK/cache-first/app/$(basename "$seed_dir")"
+vol_dir="$WORK/cache-first/$app_name/$(basename "$seed_dir")"
 vol_state() { (cd "$vol_dir" 2>/dev/null && find . -type f -printf '%p %s %T@\n' | LC_ALL=C sort); }
 check "the first start copied the baked seed into the empty volume" \
   diff <(seed_list) <(vol_state | cut -d' ' -f1)
@@ -299,7 +301,7 @@ wait "$run_pid"
 "${RUNC[@]}" delete --force "$cid" >/dev/null 2>&1
 check "the baked cache is used as it is: the second start wrote no new or rewritten entry" \
   diff <(echo "$before") <(vol_state)
-check "the second start read the volume" grep -q 'compile cache.*/var/cache/knext/app/' "$LOG"
+check "the second start read the volume" grep -q "compile cache.*/var/cache/knext/$app_name/" "$LOG"
 LOG=$first_log
 t_gate=$(stamp_of "$LOG" 'phase gate-open')
 
