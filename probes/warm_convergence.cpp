@@ -21,8 +21,12 @@ RepeatVerdict judge_repeats(std::span<const double> latencies_ms, std::optional<
     auto near = [&](double a, double b) {
       return std::abs(a - b) <= std::max(rule.pair_tolerance * b, rule.noise_ms);
     };
-    // Two repeats agreeing at (or near) the best latency seen: converged.
-    if (!steady_ms && near(last, before) && near(last, best)) return RepeatVerdict::kConverged;
+    // Two repeats agreeing at (or near) the best latency seen: converged. In the background,
+    // where repeats cost no user's wait, three in a row: two can agree on a plateau V8 has
+    // not yet optimised past.
+    bool agree = near(last, before) && near(last, best);
+    if (!rule.stop_without_gain) agree = agree && n >= 3 && near(before, latencies_ms[n - 3]);
+    if (!steady_ms && agree) return RepeatVerdict::kConverged;
     // Before the gate every repeat is part of the held user's wait: the next one pays only if
     // the last one still cut the latency by paying_drop (beyond noise).
     if (rule.stop_without_gain && last > before * (1 - rule.paying_drop) + rule.noise_ms) {

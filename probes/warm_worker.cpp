@@ -541,7 +541,17 @@ int run_warm_worker(const std::vector<std::string>& args) {
   if (in.bake) write_record(worker, app_dir, in, in.discovered, record, warmed);
   worker.emit("gate\n");
 
-  warm_background(worker, target, plan.background, record, cpu.usable() ? &cpu : nullptr);
+  // After the gate, repeats cost no user's wait: critical paths that stopped because one more
+  // repeat would not have paid before the gate go on in the background first, until they agree.
+  std::vector<std::string> after_gate;
+  for (const auto& w : warmed) {
+    const auto& st = w->status();
+    if (st.state == WarmState::kOk && (st.result == "not-paying" || st.result == "no-gain")) {
+      after_gate.push_back(st.path);
+    }
+  }
+  after_gate.insert(after_gate.end(), plan.background.begin(), plan.background.end());
+  warm_background(worker, target, after_gate, record, cpu.usable() ? &cpu : nullptr);
   for (auto& t : worker.left_running) t.join();
   // The launcher closes our stdin when it no longer needs us; exiting first is fine too.
   commands.detach();

@@ -979,24 +979,42 @@ TEST_CASE(
   }
   CHECK_MESSAGE(!contains(json::serialize(done), "/users/[id]"), json::serialize(done));
 
-  // Behind queue-proxy for every route (it is in front of all user traffic anyway).
-  for (const char* route : {"/dynamic", "/slow", "/list", "/api/checksum", "/api/health", "/legacy",
-                            "/posts/hello", "/search?q=knext"}) {
+  // Behind queue-proxy for every route (it is in front of all user traffic anyway). Each route's
+  // next request follows requests to the other routes, as a user's does in a live pod; so are its
+  // steady ones: round after round over all routes, never the same route back to back.
+  const std::vector<std::string> routes{"/dynamic",      "/slow",          "/list",
+                                        "/api/checksum", "/api/health",    "/legacy",
+                                        "/posts/hello",  "/search?q=knext"};
+  // `/` (warm since before the gate, checked above) first: the request after the pause of
+  // polling /startup pays for that pause (queue-proxy's idle connection, cold CPU caches),
+  // whichever route it is, and that is not what this test measures.
+  REQUIRE(http_get(qp.port(), "/", 10s).status == 200);
+  std::map<std::string, double> next_ms;
+  for (const auto& route : routes) {
     auto next = http_get(qp.port(), route, 10s);
     REQUIRE_MESSAGE(next.status == 200, route << ": " << describe(next));
     CHECK_MESSAGE(contains(next.head, "x-fixture-proxy: 1"), route << ": " << next.head);
-    std::vector<double> steady;
-    for (int i = 0; i < 7; ++i) {
+    next_ms[route] = next.ms;
+  }
+  std::map<std::string, std::vector<double>> steady;
+  for (int i = 0; i < 7; ++i) {
+    for (const auto& route : routes) {
       auto s = http_get(qp.port(), route, 10s);
       REQUIRE_MESSAGE(s.status == 200, route << ": " << describe(s));
-      steady.push_back(s.ms);
+      steady[route].push_back(s.ms);
     }
-    double m = median(steady);
-    MESSAGE(std::string(route) << ": first after background warming " << fixed1(next.ms)
-                               << " ms, steady median " << fixed1(m) << " ms");
-    CHECK_MESSAGE(next.ms <= kWarmFactor * m, route << " first " << fixed1(next.ms) << " ms > "
-                                                    << kWarmFactor << " x steady median "
-                                                    << fixed1(m) << " ms");
+  }
+  for (const auto& route : routes) {
+    double m = median(steady[route]);
+    double next = next_ms[route];
+    MESSAGE(route << ": first after background warming " << fixed1(next) << " ms, steady median "
+                  << fixed1(m) << " ms");
+    // Plus one scheduler tick (4 ms at HZ=250): these routes answer in 2-8 ms, where one
+    // preemption on a shared 2-core machine alone doubles a single request.
+    constexpr double kTickMs = 4.0;
+    CHECK_MESSAGE(next <= kWarmFactor * m + kTickMs,
+                  route << " first " << fixed1(next) << " ms > " << kWarmFactor
+                        << " x steady median " << fixed1(m) << " ms + " << kTickMs << " ms");
   }
 }
 

@@ -69,24 +69,28 @@ TEST_CASE("a repeat that does not halve the one before stops it, record or not")
   CHECK(judge_repeats(std::vector<double>{100, 150}, std::nullopt, {}) ==
         RepeatVerdict::kNotPaying);
   CHECK(judge_repeats(std::vector<double>{100, 52}, std::nullopt, {}) == RepeatVerdict::kRepeat);
-  CHECK(judge_repeats(std::vector<double>{100, 120, 130}, 10.0, {}) ==
-        RepeatVerdict::kNotPaying);
+  CHECK(judge_repeats(std::vector<double>{100, 120, 130}, 10.0, {}) == RepeatVerdict::kNotPaying);
   CHECK(judge_repeats(std::vector<double>{100, 120, 60}, 10.0, {}) == RepeatVerdict::kRepeat);
 }
 
 TEST_CASE("two repeats in a row without a new best stop it even when the last one halved") {
-  CHECK(judge_repeats(std::vector<double>{10, 30, 14}, std::nullopt, {}) ==
-        RepeatVerdict::kNoGain);
+  CHECK(judge_repeats(std::vector<double>{10, 30, 14}, std::nullopt, {}) == RepeatVerdict::kNoGain);
 }
 
-TEST_CASE("in the background no-gain and not-paying do not stop repeats; agreement or the cap does") {
+TEST_CASE(
+    "in the background no-gain and not-paying do not stop repeats; three agreeing or the cap "
+    "does") {
   ConvergenceRule rule;
   rule.stop_without_gain = false;
   auto r =
       replay({219.4, 44.7, 14.1, 23.7, 22.1, 28.3, 40.9, 15.5, 10.4, 85.3}, std::nullopt, rule);
   CHECK(r.sent == 8);
   CHECK(r.verdict == RepeatVerdict::kCapped);
-  CHECK(replay({659.1, 363.6, 353.5}, std::nullopt, rule).verdict == RepeatVerdict::kConverged);
+  // Three in a row must agree there: two are not enough.
+  CHECK(replay({659.1, 363.6, 353.5}, std::nullopt, rule).verdict == RepeatVerdict::kRepeat);
+  auto three = replay({659.1, 363.6, 353.5, 346.9, 321.1}, std::nullopt, rule);
+  CHECK(three.sent == 4);
+  CHECK(three.verdict == RepeatVerdict::kConverged);
 }
 
 TEST_CASE("--warm-repeat caps a sequence that keeps getting faster") {
