@@ -5,13 +5,13 @@
 #include <chrono>
 #include <filesystem>
 
-#include "cachewarm/manifest.hpp"
-#include "cachewarm/mapped_pages_file.hpp"
+#include "cachewarm/page_cache/manifest.hpp"
+#include "cachewarm/page_cache/mapped_pages_file.hpp"
 #include "common/boost_process.hpp"
+#include "common/exit_status.hpp"
 #include "common/process_wait.hpp"
 #include "common/self_exe.hpp"
-#include "launcher/exit_status.hpp"
-#include "probes/warm_record.hpp"
+#include "probes/warm/warm_record.hpp"
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;

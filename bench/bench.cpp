@@ -19,7 +19,7 @@
 #include "bench/stats.hpp"
 #include "bench/unwarmed_routes.hpp"
 #include "bench/wake_burst.hpp"
-#include "cachewarm/page_cache_residency.hpp"
+#include "cachewarm/page_cache/page_cache_residency.hpp"
 #include "common/boost_process.hpp"
 #include "common/loopback.hpp"
 #include "common/self_exe.hpp"

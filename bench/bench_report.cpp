@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "bench/stats.hpp"
-#include "launcher/version.hpp"
+#include "common/version.hpp"
 
 namespace knext::bench {
 namespace {

@@ -6,7 +6,7 @@
 #include <memory>
 #include <utility>
 
-#include "probes/curl_api.hpp"
+#include "probes/http/curl_api.hpp"
 
 namespace knext::bench {
 namespace {

@@ -16,10 +16,10 @@
 #include "bench/load_client.hpp"
 #include "common/boost_process.hpp"
 #include "common/clock.hpp"
+#include "common/exit_status.hpp"
 #include "common/loopback.hpp"
 #include "common/process_wait.hpp"
 #include "common/self_exe.hpp"
-#include "launcher/exit_status.hpp"
 
 namespace bp = boost::process;
 

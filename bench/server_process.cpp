@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/exit_status.hpp"
 #include "common/loopback.hpp"
 #include "common/process_wait.hpp"
-#include "launcher/exit_status.hpp"
 
 namespace bp = boost::process;
 

@@ -10,9 +10,9 @@
 #include "bench/server_process.hpp"
 #include "bench/stats.hpp"
 #include "common/clock.hpp"
+#include "common/exit_status.hpp"
 #include "common/loopback.hpp"
-#include "launcher/exit_status.hpp"
-#include "probes/curl_api.hpp"
+#include "probes/http/curl_api.hpp"
 
 namespace knext::bench {
 namespace {

@@ -14,9 +14,9 @@
 #include <thread>
 
 #include "common/boost_process.hpp"
+#include "common/exit_status.hpp"
 #include "common/process_wait.hpp"
 #include "common/self_exe.hpp"
-#include "launcher/exit_status.hpp"
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "probes/route_discovery.hpp"
+#include "probes/warm/route_discovery.hpp"
 
 namespace knext::bench {
 namespace {

@@ -7,7 +7,7 @@
 #include <cerrno>
 
 #include "cachewarm/dir_ops.hpp"
-#include "cachewarm/manifest_file.hpp"
+#include "cachewarm/text_file.hpp"
 #include "common/fd.hpp"
 
 namespace knext {

@@ -8,11 +8,11 @@
 #include <filesystem>
 #include <memory>
 
-#include "cachewarm/cache_eviction.hpp"
+#include "cachewarm/compile_cache/cache_eviction.hpp"
 #include "cachewarm/dir_ops.hpp"
-#include "launcher/log.hpp"
-#include "launcher/pool_job.hpp"
-#include "launcher/spawn.hpp"
+#include "common/log.hpp"
+#include "common/pool_job.hpp"
+#include "common/spawn.hpp"
 
 namespace knext {
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "cachewarm/cache_placement.hpp"
+#include "cachewarm/compile_cache/cache_placement.hpp"
 #include "launcher/config.hpp"
 #include "probes/launch_state.hpp"
 

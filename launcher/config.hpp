@@ -8,13 +8,12 @@
 #include <vector>
 
 #include "common/expected.hpp"
-#include "launcher/run_as.hpp"
+#include "common/log.hpp"
+#include "common/run_as.hpp"
 
 namespace knext {
 
 enum class Mode { kRun, kBench, kPrewarm, kHelp, kVersion };
-enum class LogFormat { kText, kJson };
-enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
 // How readiness is held back until warm: through the node hook (no extra hop), by the launcher
 // proxying PORT, or not at all. kAuto: handoff when the command is node, else none.
 enum class GateMode { kAuto, kHandoff, kProxy, kNone };

@@ -7,8 +7,8 @@
 
 #include "common/expected.hpp"
 #include "common/fd.hpp"
+#include "common/uv_handle.hpp"
 #include "launcher/hook_protocol.hpp"
-#include "launcher/uv_handle.hpp"
 
 namespace knext {
 

@@ -6,13 +6,13 @@
 #include <filesystem>
 
 #include "cachewarm/build_id.hpp"
-#include "cachewarm/manifest.hpp"
-#include "cachewarm/mapped_pages_file.hpp"
-#include "cachewarm/nft_trace.hpp"
-#include "cachewarm/page_cache_residency.hpp"
-#include "launcher/log.hpp"
+#include "cachewarm/page_cache/manifest.hpp"
+#include "cachewarm/page_cache/mapped_pages_file.hpp"
+#include "cachewarm/page_cache/nft_trace.hpp"
+#include "cachewarm/page_cache/page_cache_residency.hpp"
+#include "common/log.hpp"
+#include "common/spawn.hpp"
 #include "launcher/pages_recording.hpp"
-#include "launcher/spawn.hpp"
 
 namespace knext {
 namespace {

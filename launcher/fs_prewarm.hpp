@@ -5,10 +5,10 @@
 #include <memory>
 #include <string>
 
-#include "cachewarm/cache_placement.hpp"
-#include "cachewarm/page_cache_prewarm.hpp"
+#include "cachewarm/compile_cache/cache_placement.hpp"
+#include "cachewarm/page_cache/page_cache_prewarm.hpp"
+#include "common/timeline.hpp"
 #include "launcher/config.hpp"
-#include "launcher/timeline.hpp"
 
 namespace knext {
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "common/self_exe.hpp"
-#include "launcher/spawn.hpp"
+#include "common/spawn.hpp"
 
 namespace knext {
 namespace fs = std::filesystem;

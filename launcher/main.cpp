@@ -5,14 +5,14 @@
 #include <vector>
 
 #include "bench/bench.hpp"
+#include "common/log.hpp"
+#include "common/timeline.hpp"
+#include "common/version.hpp"
 #include "launcher/config.hpp"
-#include "launcher/log.hpp"
 #include "launcher/prewarm.hpp"
 #include "launcher/run.hpp"
 #include "launcher/signals.hpp"
-#include "launcher/timeline.hpp"
-#include "launcher/version.hpp"
-#include "probes/warm_worker.hpp"
+#include "probes/warm/warm_worker.hpp"
 
 int main(int argc, char** argv) {
   // Before anything that can block (the volume, BUILD_ID): the supervisor unblocks them once its

@@ -4,9 +4,9 @@
 
 #include <filesystem>
 
-#include "cachewarm/mapped_pages_file.hpp"
-#include "launcher/log.hpp"
-#include "launcher/pool_job.hpp"
+#include "cachewarm/page_cache/mapped_pages_file.hpp"
+#include "common/log.hpp"
+#include "common/pool_job.hpp"
 
 namespace knext {
 namespace {

@@ -1,14 +1,14 @@
 #pragma once
-// Node's mapped pages (cachewarm/mapped_pages.hpp) recorded on the cache volume by the first
-// warm start of a build whose image has none from `--prewarm`: later cold starts of that build,
-// on any node sharing the volume, then prewarm just those pages of the node binary.
+// Node's mapped pages (cachewarm/page_cache/mapped_pages.hpp) recorded on the cache volume by the
+// first warm start of a build whose image has none from `--prewarm`: later cold starts of that
+// build, on any node sharing the volume, then prewarm just those pages of the node binary.
 #include <sys/types.h>
 #include <uv.h>
 
 #include <string>
 
-#include "cachewarm/cache_placement.hpp"
-#include "cachewarm/mapped_pages_file.hpp"
+#include "cachewarm/compile_cache/cache_placement.hpp"
+#include "cachewarm/page_cache/mapped_pages_file.hpp"
 
 namespace knext {
 

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "launcher/uv_handle.hpp"
+#include "common/uv_handle.hpp"
 
 namespace knext {
 

@@ -9,12 +9,12 @@
 #include <map>
 
 #include "cachewarm/build_id.hpp"
-#include "cachewarm/manifest.hpp"
-#include "cachewarm/mapped_pages_file.hpp"
+#include "cachewarm/page_cache/manifest.hpp"
+#include "cachewarm/page_cache/mapped_pages_file.hpp"
 #include "common/clock.hpp"
+#include "common/log.hpp"
 #include "common/loopback.hpp"
 #include "launcher/compile_cache_setup.hpp"
-#include "launcher/log.hpp"
 #include "launcher/run.hpp"
 
 namespace knext {

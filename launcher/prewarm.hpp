@@ -1,6 +1,6 @@
 #pragma once
+#include "common/timeline.hpp"
 #include "launcher/config.hpp"
-#include "launcher/timeline.hpp"
 
 namespace knext {
 

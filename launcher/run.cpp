@@ -6,22 +6,22 @@
 #include <charconv>
 
 #include "common/clock.hpp"
+#include "common/exit_status.hpp"
+#include "common/log.hpp"
 #include "common/loopback.hpp"
+#include "common/uv_handle.hpp"
 #include "launcher/compile_cache_setup.hpp"
 #include "launcher/control_channel.hpp"
-#include "launcher/exit_status.hpp"
 #include "launcher/fs_prewarm.hpp"
 #include "launcher/hook_injection.hpp"
 #include "launcher/init_process.hpp"
-#include "launcher/log.hpp"
 #include "launcher/restart_policy.hpp"
 #include "launcher/startup_gate.hpp"
 #include "launcher/supervisor.hpp"
-#include "launcher/uv_handle.hpp"
-#include "probes/admin_routes.hpp"
-#include "probes/admin_server.hpp"
+#include "probes/admin/admin_routes.hpp"
+#include "probes/admin/admin_server.hpp"
+#include "probes/gate/proxy_gate.hpp"
 #include "probes/launch_state.hpp"
-#include "probes/proxy_gate.hpp"
 
 namespace knext {
 namespace {

@@ -4,8 +4,8 @@
 #include <functional>
 #include <string>
 
+#include "common/timeline.hpp"
 #include "launcher/config.hpp"
-#include "launcher/timeline.hpp"
 
 namespace knext {
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "common/clock.hpp"
-#include "launcher/log.hpp"
+#include "common/log.hpp"
 
 namespace knext {
 namespace {

@@ -5,15 +5,15 @@
 #include <memory>
 #include <string>
 
+#include "common/timeline.hpp"
+#include "common/uv_handle.hpp"
 #include "launcher/config.hpp"
 #include "launcher/control_channel.hpp"
 #include "launcher/port_check.hpp"
 #include "launcher/supervisor.hpp"
-#include "launcher/timeline.hpp"
-#include "launcher/uv_handle.hpp"
+#include "probes/gate/proxy_gate.hpp"
 #include "probes/launch_state.hpp"
-#include "probes/proxy_gate.hpp"
-#include "probes/warmup.hpp"
+#include "probes/warm/warmup.hpp"
 
 namespace knext {
 

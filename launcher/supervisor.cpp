@@ -4,9 +4,9 @@
 #include <signal.h>
 
 #include "common/clock.hpp"
-#include "launcher/exit_status.hpp"
+#include "common/exit_status.hpp"
+#include "common/log.hpp"
 #include "launcher/leftovers.hpp"
-#include "launcher/log.hpp"
 #include "launcher/signals.hpp"
 
 namespace knext {

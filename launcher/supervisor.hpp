@@ -10,10 +10,10 @@
 
 #include "common/clock.hpp"
 #include "common/expected.hpp"
+#include "common/spawn.hpp"
+#include "common/timeline.hpp"
+#include "common/uv_handle.hpp"
 #include "launcher/init_process.hpp"
-#include "launcher/spawn.hpp"
-#include "launcher/timeline.hpp"
-#include "launcher/uv_handle.hpp"
 
 namespace knext {
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "launcher/timeline.hpp"
+#include "common/timeline.hpp"
 
 namespace knext {
 

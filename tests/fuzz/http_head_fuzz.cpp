@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "fuzz_check.hpp"
-#include "probes/http_head.hpp"
+#include "probes/http/http_head.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);

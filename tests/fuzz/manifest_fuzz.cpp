@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "cachewarm/manifest.hpp"
+#include "cachewarm/page_cache/manifest.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

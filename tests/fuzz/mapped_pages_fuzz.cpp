@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "cachewarm/mapped_pages_file.hpp"
+#include "cachewarm/page_cache/mapped_pages_file.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

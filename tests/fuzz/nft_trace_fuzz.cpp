@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "cachewarm/nft_trace.hpp"
-#include "cachewarm/nft_trace_json.hpp"
+#include "cachewarm/page_cache/nft_trace.hpp"
+#include "cachewarm/page_cache/nft_trace_json.hpp"
 #include "common/fd.hpp"
 #include "fuzz_check.hpp"
 

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "fuzz_check.hpp"
-#include "probes/route_discovery.hpp"
+#include "probes/warm/route_discovery.hpp"
 
 namespace fs = std::filesystem;
 

@@ -4,8 +4,8 @@
 #include <string_view>
 #include <vector>
 
-#include "cachewarm/nft_trace.hpp"
-#include "cachewarm/nft_trace_json.hpp"
+#include "cachewarm/page_cache/nft_trace.hpp"
+#include "cachewarm/page_cache/nft_trace_json.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -3,7 +3,7 @@
 
 #include <csignal>
 
-#include "launcher/log.hpp"
+#include "common/log.hpp"
 
 int main(int argc, char** argv) {
   // As in the launcher (supervisor.cpp): a write to a socket the peer reset must not kill us.

@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "common/fd.hpp"
-#include "launcher/uv_handle.hpp"
-#include "probes/admin_routes.hpp"
-#include "probes/admin_server.hpp"
-#include "probes/curl_api.hpp"
+#include "common/uv_handle.hpp"
+#include "probes/admin/admin_routes.hpp"
+#include "probes/admin/admin_server.hpp"
+#include "probes/http/curl_api.hpp"
 
 using namespace std::chrono_literals;
 using knext::AdminServer;

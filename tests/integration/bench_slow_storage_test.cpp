@@ -11,12 +11,12 @@
 #include <thread>
 
 #include "bench/slow_storage.hpp"
-#include "cachewarm/page_cache_residency.hpp"
+#include "cachewarm/page_cache/page_cache_residency.hpp"
 #include "common/boost_process.hpp"
 #include "common/fd.hpp"
 #include "common/loopback.hpp"
 #include "common/process_wait.hpp"
-#include "probes/curl_api.hpp"
+#include "probes/http/curl_api.hpp"
 #include "tests/integration/harness.hpp"
 
 namespace bp = boost::process;

@@ -13,11 +13,11 @@
 #include <map>
 #include <thread>
 
-#include "cachewarm/mapped_pages_file.hpp"
-#include "cachewarm/page_cache_residency.hpp"
+#include "cachewarm/page_cache/mapped_pages_file.hpp"
+#include "cachewarm/page_cache/page_cache_residency.hpp"
 #include "common/loopback.hpp"
 #include "launcher/compile_cache_setup.hpp"
-#include "probes/curl_api.hpp"
+#include "probes/http/curl_api.hpp"
 #include "tests/integration/harness.hpp"
 
 using namespace knext::test;

@@ -19,7 +19,7 @@
 
 #include "bench/slow_storage.hpp"
 #include "common/loopback.hpp"
-#include "probes/curl_api.hpp"
+#include "probes/http/curl_api.hpp"
 #include "tests/integration/harness.hpp"
 #include "tests/integration/source_tree.hpp"
 

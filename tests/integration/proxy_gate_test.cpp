@@ -23,9 +23,9 @@
 
 #include "common/fd.hpp"
 #include "common/loopback.hpp"
-#include "launcher/uv_handle.hpp"
-#include "probes/curl_api.hpp"
-#include "probes/proxy_gate.hpp"
+#include "common/uv_handle.hpp"
+#include "probes/gate/proxy_gate.hpp"
+#include "probes/http/curl_api.hpp"
 #include "tests/integration/netstat.hpp"
 
 using namespace std::chrono_literals;

@@ -15,7 +15,7 @@
 
 #include "common/loopback.hpp"
 #include "launcher/pages_recording.hpp"
-#include "probes/curl_api.hpp"
+#include "probes/http/curl_api.hpp"
 #include "tests/integration/harness.hpp"
 
 using namespace knext::test;

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "probes/admin_routes.hpp"
+#include "probes/admin/admin_routes.hpp"
 
 using knext::HttpRequestHead;
 using knext::LaunchState;

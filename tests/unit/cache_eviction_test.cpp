@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "cachewarm/cache_eviction.hpp"
+#include "cachewarm/compile_cache/cache_eviction.hpp"
 
 namespace fs = std::filesystem;
 using knext::evict_old_builds;

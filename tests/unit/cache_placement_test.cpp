@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "cachewarm/build_id.hpp"
-#include "cachewarm/cache_placement.hpp"
+#include "cachewarm/compile_cache/cache_placement.hpp"
 
 namespace fs = std::filesystem;
 using knext::CacheOptions;

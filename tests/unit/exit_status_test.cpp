@@ -3,7 +3,7 @@
 
 #include <cerrno>
 
-#include "launcher/exit_status.hpp"
+#include "common/exit_status.hpp"
 
 TEST_CASE("exit codes pass through, signals become 128+N") {
   for (int code : {0, 1, 2, 32, 64, 127, 254, 255}) {

@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "cachewarm/manifest.hpp"
-#include "cachewarm/mapped_pages_file.hpp"
+#include "cachewarm/page_cache/manifest.hpp"
+#include "cachewarm/page_cache/mapped_pages_file.hpp"
 
 // manifest-fuzz: a path with a CR inside was read but could not be written back.
 TEST_CASE("fuzz finding: a manifest path with a CR inside reads, writes and reads back the same") {

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "probes/http_head.hpp"
+#include "probes/http/http_head.hpp"
 
 using knext::HeadParseResult;
 using knext::parse_request_head;

@@ -1,7 +1,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
-#include "launcher/log.hpp"
+#include "common/log.hpp"
 
 int main(int argc, char** argv) {
   // Code under test logs its phases; the test report should not drown in them.

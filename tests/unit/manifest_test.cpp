@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "cachewarm/manifest.hpp"
-#include "cachewarm/manifest_file.hpp"
+#include "cachewarm/page_cache/manifest.hpp"
+#include "cachewarm/text_file.hpp"
 
 namespace fs = std::filesystem;
 using knext::PrewarmManifest;

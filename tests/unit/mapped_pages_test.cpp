@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "cachewarm/mapped_pages.hpp"
-#include "cachewarm/mapped_pages_file.hpp"
+#include "cachewarm/page_cache/mapped_pages.hpp"
+#include "cachewarm/page_cache/mapped_pages_file.hpp"
 #include "tests/unit/scratch_dir.hpp"
 
 namespace fs = std::filesystem;

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "cachewarm/nft_trace.hpp"
-#include "cachewarm/nft_trace_json.hpp"
+#include "cachewarm/page_cache/nft_trace.hpp"
+#include "cachewarm/page_cache/nft_trace_json.hpp"
 
 namespace fs = std::filesystem;
 using knext::PageRoute;

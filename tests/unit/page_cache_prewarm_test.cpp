@@ -17,9 +17,9 @@
 #include <thread>
 #include <vector>
 
-#include "cachewarm/page_cache_prewarm.hpp"
-#include "cachewarm/page_cache_residency.hpp"
-#include "launcher/uv_handle.hpp"
+#include "cachewarm/page_cache/page_cache_prewarm.hpp"
+#include "cachewarm/page_cache/page_cache_residency.hpp"
+#include "common/uv_handle.hpp"
 
 namespace fs = std::filesystem;
 using knext::PageCachePrewarm;

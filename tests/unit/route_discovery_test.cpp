@@ -1,5 +1,5 @@
 // `--warm-path auto` route discovery: the fixture's real build, then small hostile builds.
-#include "probes/route_discovery.hpp"
+#include "probes/warm/route_discovery.hpp"
 
 #include <doctest/doctest.h>
 #include <unistd.h>

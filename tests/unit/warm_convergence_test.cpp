@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "probes/warm_convergence.hpp"
+#include "probes/warm/warm_convergence.hpp"
 
 using knext::ConvergenceRule;
 using knext::CpuSample;

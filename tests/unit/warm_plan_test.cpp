@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "probes/warm_plan.hpp"
-#include "probes/warm_record.hpp"
+#include "probes/warm/warm_plan.hpp"
+#include "probes/warm/warm_record.hpp"
 
 using knext::plan_warm_paths;
 using knext::WarmPlanInput;

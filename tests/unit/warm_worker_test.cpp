@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "probes/warm_worker.hpp"
+#include "probes/warm/warm_worker.hpp"
 
 TEST_CASE("warm-up result lines round-trip, tabs and newlines in errors included") {
   knext::WarmPathStatus s;

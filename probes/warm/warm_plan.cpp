@@ -1,0 +1,48 @@
+#include "probes/warm/warm_plan.hpp"
+
+#include <algorithm>
+
+#include "probes/warm/route_discovery.hpp"
+
+namespace knext {
+namespace {
+
+bool skipped(const WarmPlanInput& in, const std::string& path) {
+  return std::any_of(in.skip.begin(), in.skip.end(),
+                     [&](const std::string& glob) { return warm_skip_matches(glob, path); });
+}
+
+void add_once(std::vector<std::string>& out, const std::string& path) {
+  if (std::find(out.begin(), out.end(), path) == out.end()) out.push_back(path);
+}
+
+}  // namespace
+
+bool asked_for(const WarmPlanInput& in, const std::string& path) {
+  if (in.explicit_paths.empty()) return path == "/";
+  return std::find(in.explicit_paths.begin(), in.explicit_paths.end(), path) !=
+         in.explicit_paths.end();
+}
+
+WarmPlan plan_warm_paths(const WarmPlanInput& in, const std::optional<WarmRecord>& record) {
+  WarmPlan plan;
+  for (const auto& p : in.explicit_paths) add_once(plan.critical, p);
+  if (plan.critical.empty()) {
+    plan.critical.push_back("/");
+    if (in.auto_mode && record) {
+      for (const auto& p : record->paths) {
+        if (p.critical && !skipped(in, p.path)) add_once(plan.critical, p.path);
+      }
+    }
+  }
+  if (!in.auto_mode) return plan;
+  auto& rest = in.bake ? plan.critical : plan.background;
+  for (const auto& p : in.discovered) {
+    if (skipped(in, p)) continue;
+    if (std::find(plan.critical.begin(), plan.critical.end(), p) != plan.critical.end()) continue;
+    add_once(rest, p);
+  }
+  return plan;
+}
+
+}  // namespace knext

@@ -1,0 +1,33 @@
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "probes/warm/warm_record.hpp"
+
+namespace knext {
+
+// Which paths are warmed before the gate opens (critical) and which after it, in the background.
+struct WarmPlan {
+  std::vector<std::string> critical;
+  std::vector<std::string> background;
+};
+
+struct WarmPlanInput {
+  std::vector<std::string> explicit_paths;  // --warm-path values other than "auto"
+  bool auto_mode = false;                   // --warm-path auto (or its default for Next.js)
+  bool bake = false;                        // --prewarm: every route before the flush
+  std::vector<std::string> discovered;      // the build's GET routes
+  std::vector<std::string> skip;            // --warm-skip globs
+};
+
+// Critical: the explicit list if given, else "/" plus the paths the record marks critical, else
+// "/"; at --prewarm also every discovered route. Background (auto only): every other discovered
+// route. --warm-skip removes discovered and recorded paths, never an explicit one.
+// The path was asked for: an explicit --warm-path, or "/" without any. Only these decide whether
+// warm-up failed and are the critical paths --prewarm records.
+bool asked_for(const WarmPlanInput& in, const std::string& path);
+
+WarmPlan plan_warm_paths(const WarmPlanInput& in, const std::optional<WarmRecord>& record);
+
+}  // namespace knext

@@ -1,0 +1,561 @@
+#include "probes/warm/warm_worker.hpp"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "cachewarm/build_id.hpp"
+#include "cachewarm/text_file.hpp"
+#include "probes/http/curl_api.hpp"
+#include "probes/warm/route_discovery.hpp"
+#include "probes/warm/thread_cpu.hpp"
+#include "probes/warm/warm_convergence.hpp"
+#include "probes/warm/warm_plan.hpp"
+#include "probes/warm/warm_record.hpp"
+
+namespace knext {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kRetryPause = std::chrono::milliseconds(20);
+constexpr auto kCpuPoll = std::chrono::milliseconds(5);
+constexpr long kMaxAttemptMs = 30'000;
+constexpr int kServerErrorTries = 3;
+// A request whose main thread slept this long at under this share of CPU is waiting on the app.
+constexpr double kWaitWindowMs = 50;
+constexpr double kWaitCpuFraction = 0.10;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+struct WorkerOptions {
+  bool auto_mode = false;
+  bool bake = false;
+  std::vector<std::string> skip;
+  std::vector<std::string> paths;
+};
+
+std::optional<WorkerOptions> parse_options(const std::vector<std::string>& args) {
+  WorkerOptions o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--auto") {
+      o.auto_mode = true;
+    } else if (args[i] == "--bake") {
+      o.bake = true;
+    } else if (args[i] == "--skip" && i + 1 < args.size()) {
+      o.skip.push_back(args[++i]);
+    } else if (!args[i].empty() && args[i].front() == '/') {
+      o.paths.push_back(args[i]);
+    } else {
+      return std::nullopt;
+    }
+  }
+  return o;
+}
+
+// State shared with the stdin reader and with requests left running in the background.
+class Worker {
+ public:
+  void emit(const std::string& line) {
+    std::lock_guard lock(out_mutex_);
+    for (size_t done = 0; done < line.size();) {
+      ssize_t n = write(STDOUT_FILENO, line.data() + done, line.size() - done);
+      if (n <= 0) return;
+      done += static_cast<size_t>(n);
+    }
+  }
+  void report(const WarmPathStatus& s) { emit(format_warm_result(s)); }
+  void log(std::string_view level, const std::string& text) {
+    std::string clean = text;
+    for (char& ch : clean) {
+      if (ch == '\n' || ch == '\t') ch = ' ';
+    }
+    emit(fmt::format("log\t{}\t{}\n", level, clean));
+  }
+
+  // Reads the launcher's later lines until EOF.
+  void read_commands() {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      std::lock_guard lock(mutex_);
+      if (line == "busy") {
+        busy_ = true;
+      } else if (line == "idle") {
+        busy_ = false;
+      } else if (line.rfind("bg ", 0) == 0) {
+        background_budget_ms_ = std::atol(line.c_str() + 3);
+      }
+      changed_.notify_all();
+    }
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    cancel_ = true;
+    changed_.notify_all();
+  }
+
+  // Waits for the launcher's "bg"; nullopt on EOF.
+  std::optional<long> wait_background() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return stopped_ || background_budget_ms_.has_value(); });
+    if (stopped_) return std::nullopt;
+    return background_budget_ms_;
+  }
+
+  // Waits until no user request is in flight; false on EOF or past the deadline.
+  bool wait_idle(Clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_until(lock, deadline, [&] { return stopped_ || !busy_; });
+    return !stopped_ && !busy_ && Clock::now() < deadline;
+  }
+
+  bool stopped() {
+    std::lock_guard lock(mutex_);
+    return stopped_;
+  }
+  const std::atomic<bool>* cancel_flag() const { return &cancel_; }
+  // Some request got an HTTP answer: the server is up, so a request it sits on is the app's
+  // own waiting (before that it may be a server that never answers at all).
+  std::atomic<bool> server_answered{false};
+
+  std::vector<std::thread> left_running;  // requests the gate stopped waiting for
+
+ private:
+  std::mutex out_mutex_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool busy_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> cancel_{false};
+  std::optional<long> background_budget_ms_;
+};
+
+struct Target {
+  std::string base_url;
+  int cap = 8;
+  pid_t node_pid = 0;
+  Clock::time_point deadline;
+};
+
+// One GET in flight. wait() returns when it finished or, with a CPU sampler, once node's main
+// thread is plainly waiting on the app's own timers or I/O; the request then keeps running and
+// `on_late` receives its outcome.
+class Flight {
+ public:
+  struct Outcome {
+    Expected<HttpResponse> response{Error{"not sent"}};
+    double ms = 0;
+    double cpu_ms = -1;  // node's main-thread CPU time during the request; -1: not measured
+  };
+  using Late = std::function<void(const Outcome&)>;
+
+  Flight(Worker& worker, const std::string& url, long timeout_ms, const ThreadCpu* meter)
+      : state_(std::make_shared<Shared>()) {
+    auto state = state_;
+    thread_ = std::thread([state, url, timeout_ms, meter, cancel = worker.cancel_flag()] {
+      auto before = meter != nullptr ? meter->sample(0) : std::nullopt;
+      auto start = Clock::now();
+      Outcome out{http_get(url, timeout_ms, cancel, std::string(kWarmupHeader)), 0};
+      out.ms = ms_between(start, Clock::now());
+      auto after = before ? meter->sample(out.ms) : std::nullopt;
+      if (after) out.cpu_ms = after->cpu_ms - before->cpu_ms;
+      Late late;
+      {
+        std::lock_guard lock(state->mutex);
+        state->outcome = std::move(out);
+        state->done = true;
+        late = state->late;
+        state->changed.notify_all();
+      }
+      if (late) late(state->outcome);
+    });
+  }
+
+  // nullopt: left running (the request waits on the app), `on_late` will see its outcome.
+  std::optional<Outcome> wait(const ThreadCpu* cpu, Worker& worker, Late on_late) {
+    auto start = Clock::now();
+    std::vector<CpuSample> samples;
+    std::unique_lock lock(state_->mutex);
+    for (;;) {
+      if (state_->changed.wait_for(lock, kCpuPoll, [&] { return state_->done; })) break;
+      if (cpu == nullptr || !worker.server_answered) continue;
+      auto now = Clock::now();
+      if (auto s = cpu->sample(ms_between(start, now))) samples.push_back(*s);
+      if (mostly_waiting(samples, kWaitWindowMs, kWaitCpuFraction)) {
+        state_->late = std::move(on_late);
+        lock.unlock();
+        worker.left_running.push_back(std::move(thread_));
+        return std::nullopt;
+      }
+    }
+    lock.unlock();
+    thread_.join();
+    return std::move(state_->outcome);
+  }
+
+  ~Flight() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool done = false;
+    Outcome outcome;
+    Late late;
+  };
+  std::shared_ptr<Shared> state_;
+  std::thread thread_;
+};
+
+long ms_left(Clock::time_point deadline) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+}
+
+bool is_ok(long status) {
+  return status >= 200 && status < 400;
+}
+
+// Warms one path: retries until a definitive answer, then repeats while they pay.
+class PathWarmer {
+ public:
+  // background: reported as not critical (its failure never fails warm-up); after_gate: sent
+  // only while no user request is in flight.
+  // meter: node's main thread (null when /proc cannot tell): repeats are judged on the CPU time
+  // each took, which a busy machine disturbs far less than wall time.
+  PathWarmer(Worker& worker, const Target& target, std::string path, bool background,
+             const WarmRecordPath* recorded, bool after_gate, const ThreadCpu* meter)
+      : worker_(worker),
+        target_(target),
+        recorded_(recorded),
+        after_gate_(after_gate),
+        meter_(meter) {
+    s_.path = std::move(path);
+    s_.background = background;
+    s_.holds_gate = !after_gate;
+    rule_.cap = target.cap;
+    rule_.stop_without_gain = !after_gate;
+  }
+
+  const WarmPathStatus& status() const { return s_; }
+  const std::vector<double>& latencies() const { return latencies_; }
+  const std::vector<double>& cpu_costs() const { return cpu_; }
+
+  void run(Clock::time_point deadline) {
+    // In the background one request at a time, never left running.
+    const ThreadCpu* cpu = after_gate_ ? nullptr : meter_;
+    s_.state = WarmState::kWarming;
+    worker_.report(s_);
+    int server_errors = 0;
+    while (latencies_.empty()) {
+      auto outcome = send(cpu, deadline);
+      if (!outcome) return;
+      if (!*outcome) {
+        if (s_.result.empty()) finish(WarmState::kFailed, "timeout");
+        return;
+      }
+      const auto& response = (*outcome)->response;
+      if (!response) {
+        s_.last_error = response.error().message;
+        if (response.error().code != CURLE_COULDNT_CONNECT &&
+            ++server_errors >= kServerErrorTries) {
+          return finish(WarmState::kFailed, "server-error");
+        }
+        worker_.report(s_);
+        std::this_thread::sleep_for(kRetryPause);
+        continue;
+      }
+      s_.last_error.clear();
+      long status = response->status;
+      if (is_ok(status)) {
+        s_.first_ms = s_.last_ms = (*outcome)->ms;
+        add(**outcome);
+        break;
+      }
+      bool booting = status == 503 || status == 408 || status == 429;
+      if (status >= 400 && status < 500 && !booting)
+        return finish(WarmState::kFailed, "definitive");
+      if (status >= 500 && !booting && ++server_errors >= kServerErrorTries) {
+        return finish(WarmState::kFailed, "server-error");
+      }
+      worker_.report(s_);
+      std::this_thread::sleep_for(kRetryPause);
+    }
+    for (;;) {
+      RepeatVerdict verdict = judged_on_cpu() ? judge_repeats(cpu_, recorded_cpu(), rule_)
+                                              : judge_repeats(latencies_, recorded_wall(), rule_);
+      if (verdict != RepeatVerdict::kRepeat) return finish(WarmState::kOk, verdict_name(verdict));
+      worker_.report(s_);
+      auto outcome = send(cpu, deadline);
+      if (!outcome) return;
+      if (!*outcome) return finish(WarmState::kOk, after_gate_ ? "budget" : "timeout");
+      const auto& response = (*outcome)->response;
+      if (!response || !is_ok(response->status)) {
+        if (!response) s_.last_error = response.error().message;
+        return finish(WarmState::kOk, "unstable");
+      }
+      s_.last_ms = (*outcome)->ms;
+      add(**outcome);
+    }
+  }
+
+ private:
+  void add(const Flight::Outcome& out) {
+    latencies_.push_back(out.ms);
+    if (out.cpu_ms >= 0) cpu_.push_back(out.cpu_ms);
+  }
+  bool judged_on_cpu() const { return !cpu_.empty() && cpu_.size() == latencies_.size(); }
+  std::optional<double> recorded_cpu() const {
+    if (recorded_ == nullptr || recorded_->steady_cpu_ms <= 0) return std::nullopt;
+    return recorded_->steady_cpu_ms;
+  }
+  std::optional<double> recorded_wall() const {
+    if (recorded_ == nullptr) return std::nullopt;
+    return recorded_->steady_ms;
+  }
+
+  void finish(WarmState state, const char* result) {
+    s_.state = state;
+    s_.result = result;
+    s_.holds_gate = false;
+    worker_.report(s_);
+  }
+
+  // The outcome; an empty optional inside when the deadline passed (or the worker stopped);
+  // nullopt when the request was left running (waiting on the app).
+  std::optional<std::optional<Flight::Outcome>> send(const ThreadCpu* cpu,
+                                                     Clock::time_point deadline) {
+    if (after_gate_ && !worker_.wait_idle(deadline)) return std::optional<Flight::Outcome>();
+    long left = ms_left(deadline);
+    if (left <= 0 || worker_.stopped()) return std::optional<Flight::Outcome>();
+    ++s_.attempts;
+    Flight flight(worker_, target_.base_url + s_.path, std::min(left, kMaxAttemptMs), meter_);
+    auto late = [this_status = s_, &worker = worker_](const Flight::Outcome& out) mutable {
+      this_status.result = "waiting";
+      this_status.holds_gate = false;
+      if (out.response) this_status.last_status = out.response->status;
+      bool ok = out.response && is_ok(out.response->status);
+      if (ok) {
+        this_status.last_ms = out.ms;
+        if (this_status.first_ms == 0) this_status.first_ms = out.ms;
+      }
+      this_status.state = ok || this_status.first_ms > 0 ? WarmState::kOk : WarmState::kFailed;
+      if (!out.response) this_status.last_error = out.response.error().message;
+      worker.report(this_status);
+    };
+    auto outcome = flight.wait(cpu, worker_, late);
+    if (!outcome) {
+      s_.result = "waiting";
+      s_.holds_gate = false;
+      worker_.report(s_);
+      return std::nullopt;
+    }
+    if (outcome->response) {
+      s_.last_status = outcome->response->status;
+      worker_.server_answered = true;
+    }
+    return std::optional<Flight::Outcome>(std::move(*outcome));
+  }
+
+  Worker& worker_;
+  const Target& target_;
+  const WarmRecordPath* recorded_;
+  bool after_gate_;
+  const ThreadCpu* meter_;
+  ConvergenceRule rule_;
+  WarmPathStatus s_;
+  std::vector<double> latencies_;
+  std::vector<double> cpu_;
+};
+
+std::vector<std::string> discover(Worker& worker, const std::string& app_dir) {
+  std::vector<std::string> out;
+  auto found = discover_routes(app_dir);
+  if (!found) {
+    worker.log("warn", "--warm-path auto: " + found.error().message +
+                           "; only the critical paths are warmed");
+    return out;
+  }
+  for (const auto& r : found->routes) out.push_back(r.path);
+  return out;
+}
+
+std::optional<WarmRecord> load_record(Worker& worker, const std::string& app_dir) {
+  auto loaded = load_warm_record(app_dir, read_build_id(app_dir));
+  if (!loaded) {
+    worker.log("info", "warm-up record ignored: " + loaded.error().message);
+    return std::nullopt;
+  }
+  return *loaded;
+}
+
+// The lower of the last two, and of the one recorded before (0: none); 0 for no values.
+double steady_of(const std::vector<double>& values, double before) {
+  if (values.empty()) return 0;
+  double steady = values.size() >= 2 ? std::min(values.end()[-1], values.end()[-2]) : values.back();
+  return before > 0 ? std::min(steady, before) : steady;
+}
+
+// The check run of --prewarm finds the first run's record: each path keeps the lower steady
+// latency of the two (a noisy run does not raise the target).
+void write_record(Worker& worker, const std::string& app_dir, const WarmPlanInput& in,
+                  const std::vector<std::string>& discovered,
+                  const std::optional<WarmRecord>& previous,
+                  const std::vector<std::unique_ptr<PathWarmer>>& warmed) {
+  WarmRecord record;
+  record.build_id = read_build_id(app_dir);
+  record.routes = discovered;
+  for (const auto& w : warmed) {
+    const auto& s = w->status();
+    if (s.state != WarmState::kOk || w->latencies().empty() || s.result == "waiting") continue;
+    bool critical = asked_for(in, s.path);
+    const WarmRecordPath* before = previous ? previous->find(s.path) : nullptr;
+    WarmRecordPath p{s.path, steady_of(w->latencies(), before ? before->steady_ms : 0),
+                     static_cast<int>(w->latencies().size()), critical};
+    p.steady_cpu_ms = steady_of(w->cpu_costs(), before ? before->steady_cpu_ms : 0);
+    record.paths.push_back(std::move(p));
+  }
+  std::string path = warm_record_path_for(app_dir);
+  if (auto written = write_file_atomically(path, format_warm_record(record)); !written) {
+    worker.log("warn", "warm-up record not written: " + written.error().message);
+    return;
+  }
+  worker.log("info", fmt::format("warm-up record: {} paths, {} routes in {}", record.paths.size(),
+                                 record.routes.size(), path));
+}
+
+void warm_background(Worker& worker, const Target& target, const std::vector<std::string>& paths,
+                     const std::optional<WarmRecord>& record, const ThreadCpu* meter) {
+  auto budget = worker.wait_background();
+  if (!budget) return;
+  if (*budget <= 0 || paths.empty()) {
+    worker.emit(fmt::format("bgdone\t0\t{}\t{}\n", paths.size(), *budget <= 0 ? "off" : "done"));
+    return;
+  }
+  auto deadline = Clock::now() + std::chrono::milliseconds(*budget);
+  size_t warmed = 0;
+  std::string reason = "done";
+  for (const auto& path : paths) {
+    if (Clock::now() >= deadline) {
+      reason = "budget";
+      break;
+    }
+    if (worker.stopped()) {
+      reason = "stopped";
+      break;
+    }
+    const WarmRecordPath* known = record ? record->find(path) : nullptr;
+    PathWarmer warmer(worker, target, path, true, known, true, meter);
+    warmer.run(deadline);
+    if (warmer.status().state == WarmState::kFailed && warmer.status().last_status != 0) {
+      worker.log("info", fmt::format("background warm-up of {} answered HTTP {}; not retried", path,
+                                     warmer.status().last_status));
+    }
+    ++warmed;
+  }
+  worker.emit(fmt::format("bgdone\t{}\t{}\t{}\n", warmed, paths.size(), reason));
+}
+
+}  // namespace
+
+int run_warm_worker(const std::vector<std::string>& args) {
+  auto options = parse_options(args);
+  if (!options) {
+    std::fprintf(stderr, "knext-launch: warm-up worker: bad arguments\n");
+    return 2;
+  }
+  if (const char* port = std::getenv("PORT")) avoid_local_port(std::atoi(port));
+  Worker worker;
+  // Load libcurl and read the build's manifests now, while node is still booting.
+  if (auto api = curl_api(); !api) {
+    worker.log("warn", "warm-up: " + api.error().message);
+    return 1;
+  }
+  std::error_code ec;
+  std::string app_dir = std::filesystem::current_path(ec).string();
+  WarmPlanInput in;
+  in.explicit_paths = options->paths;
+  in.auto_mode = options->auto_mode;
+  in.bake = options->bake;
+  in.skip = options->skip;
+  if (in.auto_mode) in.discovered = discover(worker, app_dir);
+  auto record = load_record(worker, app_dir);
+  WarmPlan plan = plan_warm_paths(in, record);
+  for (const auto& p : plan.critical) {
+    WarmPathStatus s;
+    s.path = p;
+    s.background = in.bake && !asked_for(in, p);  // at --prewarm: a discovered route
+    worker.report(s);
+  }
+  for (const auto& p : plan.background) {
+    WarmPathStatus s;
+    s.path = p;
+    s.background = true;
+    s.holds_gate = false;
+    worker.report(s);
+  }
+
+  std::string line;
+  if (!std::getline(std::cin, line)) return 0;  // the launcher no longer needs us
+  std::istringstream go(line);
+  std::string word, host;
+  int port = 0;
+  long timeout_ms = 0;
+  Target target;
+  if (!(go >> word >> host >> port >> timeout_ms >> target.cap >> target.node_pid) ||
+      word != "go") {
+    return 2;
+  }
+  std::string authority = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  target.base_url = fmt::format("http://{}:{}", authority, port);
+  target.deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::thread commands([&] { worker.read_commands(); });
+
+  ThreadCpu cpu(target.node_pid);
+  std::vector<std::unique_ptr<PathWarmer>> warmed;
+  for (const auto& path : plan.critical) {
+    const WarmRecordPath* known = record ? record->find(path) : nullptr;
+    // At --prewarm the discovered routes are warmed before the gate too, but only the asked-for
+    // paths (or /) decide whether warm-up failed.
+    bool asked = !in.bake || asked_for(in, path);
+    warmed.push_back(std::make_unique<PathWarmer>(worker, target, path, !asked, known, false,
+                                                  cpu.usable() ? &cpu : nullptr));
+    warmed.back()->run(target.deadline);
+  }
+  if (in.bake) write_record(worker, app_dir, in, in.discovered, record, warmed);
+  worker.emit("gate\n");
+
+  // After the gate, repeats cost no user's wait: critical paths that stopped because one more
+  // repeat would not have paid before the gate go on in the background first, until they agree.
+  std::vector<std::string> after_gate;
+  for (const auto& w : warmed) {
+    const auto& st = w->status();
+    if (st.state == WarmState::kOk && (st.result == "not-paying" || st.result == "no-gain")) {
+      after_gate.push_back(st.path);
+    }
+  }
+  after_gate.insert(after_gate.end(), plan.background.begin(), plan.background.end());
+  warm_background(worker, target, after_gate, record, cpu.usable() ? &cpu : nullptr);
+  for (auto& t : worker.left_running) t.join();
+  // The launcher closes our stdin when it no longer needs us; exiting first is fine too.
+  commands.detach();
+  return 0;
+}
+
+}  // namespace knext
