@@ -10,8 +10,12 @@ RepeatVerdict judge_repeats(std::span<const double> latencies_ms, std::optional<
   size_t n = latencies_ms.size();
   if (n == 0) return RepeatVerdict::kRepeat;
   double last = latencies_ms[n - 1];
-  // The first answer alone never converges: it may be fast only because another path already
-  // loaded the shared code, while V8 has not optimised this route's own yet.
+  if (steady_ms && rule.stop_without_gain &&
+      last <= *steady_ms * (1 + rule.gate_tolerance) + rule.noise_ms) {
+    return RepeatVerdict::kConverged;
+  }
+  // In the background the first answer alone never converges: it may be fast only because
+  // another path already loaded the shared code, while V8 has not optimised this route's own.
   if (steady_ms && n >= 2 && last <= *steady_ms * (1 + rule.steady_tolerance) + rule.noise_ms) {
     return RepeatVerdict::kConverged;
   }

@@ -9,8 +9,12 @@ namespace knext {
 
 struct ConvergenceRule {
   double steady_tolerance = 0.30;  // a repeat within 30% of the steady latency --prewarm recorded
-  double pair_tolerance = 0.20;    // without a record: two consecutive repeats within 20%
-  double noise_ms = 2.0;           // differences below this are timer noise, whatever the ratio
+  // Before the gate, with a record: an answer within 2x the recorded steady latency ends the
+  // path, the first one included. The next request (the user's) is then within the 2x the gate
+  // promises, and every further repeat would only add its own latency to the held user's wait.
+  double gate_tolerance = 1.0;
+  double pair_tolerance = 0.20;  // without a record: two consecutive repeats within 20%
+  double noise_ms = 2.0;         // differences below this are timer noise, whatever the ratio
   // One more repeat costs a held request its own latency and saves it the drop to the next: it
   // can pay only while the last repeat cut the one before by at least this share (at 0.5, the
   // time it cost is won back by one waiting request).

@@ -37,7 +37,7 @@ constexpr auto kCpuPoll = std::chrono::milliseconds(5);
 constexpr long kMaxAttemptMs = 30'000;
 constexpr int kServerErrorTries = 3;
 // A request whose main thread slept this long at under this share of CPU is waiting on the app.
-constexpr double kWaitWindowMs = 50;
+constexpr double kWaitWindowMs = 30;
 constexpr double kWaitCpuFraction = 0.10;
 
 double ms_between(Clock::time_point a, Clock::time_point b) {

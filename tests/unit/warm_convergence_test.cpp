@@ -52,17 +52,27 @@ TEST_CASE("recorded /slow: a page waiting 300 ms gains nothing from a repeat") {
 TEST_CASE("recorded /api/checksum: with the steady latency --prewarm recorded") {
   std::vector<double> seq{219.4, 44.7, 14.1, 23.7, 22.1, 28.3, 40.9, 15.5, 10.4, 85.3};
   auto with_record = replay(seq, 12.0);
-  CHECK(with_record.sent == 3);  // 14.1 is within 30% (+2 ms) of 12
+  CHECK(with_record.sent == 3);  // 44.7 is above 2x (+2 ms) of 12, 14.1 within
   CHECK(with_record.verdict == RepeatVerdict::kConverged);
   auto without = replay(seq, std::nullopt);
   CHECK(without.sent == 4);  // 23.7 after 14.1: not paying
   CHECK(without.verdict == RepeatVerdict::kNotPaying);
 }
 
-TEST_CASE("a first answer already at the recorded steady latency still gets one repeat") {
+TEST_CASE(
+    "before the gate an answer within 2x the recorded steady latency ends the path, the first "
+    "one included; in the background the first answer still gets a repeat") {
   auto r = replay({9.0, 8.0, 8.0}, 8.5);
-  CHECK(r.sent == 2);
+  CHECK(r.sent == 1);
   CHECK(r.verdict == RepeatVerdict::kConverged);
+  CHECK(replay({18.0, 9.0}, 8.5).sent == 1);   // 18 <= 2 x 8.5 + 2
+  CHECK(replay({40.0, 15.0}, 8.5).sent == 2);  // 40 is not, 15 is
+  ConvergenceRule background;
+  background.stop_without_gain = false;
+  auto later = replay({9.0, 8.0, 8.0}, 8.5, background);
+  CHECK(later.sent == 2);
+  CHECK(later.verdict == RepeatVerdict::kConverged);
+  CHECK(replay({18.0, 14.0, 9.0}, 8.5, background).sent == 3);  // only within 30% (+2 ms)
 }
 
 TEST_CASE("a repeat that does not halve the one before stops it, record or not") {
