@@ -171,8 +171,13 @@ void StartupGate::on_hook_message(const HookMessage& m) {
     } else if (!m.message.empty()) {
       log::info("compile cache not flushed: " + m.message);
     }
-    // --prewarm stops the app once flushed: its PORT is never opened, so no gate-open either.
-    if (open_after_flush_) open_gate();
+    // --prewarm stops the app once flushed: its PORT is never opened, so no gate-open either,
+    // and the worker is told there is no background warming, so it exits before node does.
+    if (open_after_flush_) {
+      open_gate();
+    } else if (warmup_) {
+      warmup_->start_background(std::chrono::milliseconds(0));
+    }
     if (on_flushed_) on_flushed_();
   } else if (m.type == "error") {
     last_hook_error_ = m.message;
