@@ -30,8 +30,7 @@ struct MaintenanceResult {
 CompileCacheSetup prepare_compile_cache(const Config& config, std::vector<std::string>& env) {
   CompileCacheSetup setup;
   if (config.compile_cache == CompileCache::kOff) return setup;
-  // auto = postwarm: on the fixture app it answered the first request in 314 ms against 400 ms
-  // for node's cache alone and 475 ms for none (README, "Compile cache").
+  // auto = postwarm: the fastest first response on the fixture app (README "Post-warm code cache").
   bool postwarm = config.compile_cache != CompileCache::kNode;
   std::string dir;
   if (auto own = get_env(env, "NODE_COMPILE_CACHE")) {

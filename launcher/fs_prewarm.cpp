@@ -49,8 +49,8 @@ FileList choose_files(const std::string& app_dir, const std::vector<std::string>
   return {{}, "nothing (no --prewarm manifest, no server trace)"};
 }
 
-// A warm start (this node ran the image before) needs no prewarm, and queueing ~1000 files
-// would only take CPU from node's boot (measured: 375 against 341 ms to the first response).
+// A warm start (this node ran the image before) needs no prewarm, and queueing the whole list
+// would only take CPU from node's boot (README "Page-cache prewarm").
 // Sampling a few files of the list with mincore tells; a file the launcher may not see
 // (mincore reports only the caller's own or writable files) counts as not cached.
 bool already_cached(const std::vector<std::string>& files) {
@@ -99,11 +99,11 @@ std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Co
   options.parallelism = 1;
   options.byte_budget = kBinaryBudget;
   // Queued with WILLNEED, not copied through a buffer: when node is already cached (the usual
-  // warm start) a 121 MiB copy would compete with node for a core.
+  // warm start) a copy of the whole binary would compete with node for a core.
   options.method = PrewarmMethod::kAdvise;
   auto prewarm = std::make_unique<PageCachePrewarm>(loop, options);
   // No residency check here: a warm node binary is only partly resident (the part node
-  // touches), and queueing what is cached costs a pool thread 2-8 ms.
+  // touches), and queueing what is cached costs a pool thread only a few ms.
   prewarm->start(
       [binary = *binary, app_dir, cache, uid, source] {
         auto chosen = choose_binary_targets(binary, app_dir, cache, uid);
@@ -124,9 +124,8 @@ std::unique_ptr<PageCachePrewarm> start_files_prewarm(uv_loop_t* loop, const Con
   std::string app_dir = std::filesystem::current_path(ec).string();
   auto source = std::make_shared<std::string>();
   PrewarmOptions options;
-  // WILLNEED, not read copies: the same on cold and slow storage (fixture, 3 alternating runs:
-  // cold 0.71x against 0.78x of plain node, 2 ms FUSE 0.61x against 0.58x), and on a warm page
-  // cache nearly free, where 17 MB of copies cost node ~10 ms of a core (372 against 382 ms).
+  // WILLNEED, not read copies: as good on cold and slow storage, and on a warm page cache
+  // nearly free, where copies cost node a core's time (README "Page-cache prewarm").
   options.method = PrewarmMethod::kAdvise;
   auto prewarm = std::make_unique<PageCachePrewarm>(loop, options);
   prewarm->start(

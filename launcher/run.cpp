@@ -164,6 +164,7 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
       }
       state.gate_open = gate == GateMode::kNone;
       startup = std::make_unique<StartupGate>(loop.get(), config, timeline, state, supervisor);
+      if (options.stop_after_flush) startup->keep_closed_after_flush();
       bool record_pages = first_start && !options.stop_after_flush;
       startup->on_flushed([&, record_pages] {
         after_cache_flush(loop.get(), cache, state);

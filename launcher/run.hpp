@@ -10,7 +10,8 @@
 namespace knext {
 
 struct RunOptions {
-  // --prewarm: once the gate opened and node flushed its compile cache, stop the app and exit 0.
+  // --prewarm: once warm and node flushed its compile cache, stop the app and exit 0 (PORT never
+  // opens).
   bool stop_after_flush = false;
   std::string* compile_cache_dir = nullptr;  // set to the NODE_COMPILE_CACHE used, if any
   // Called with the child's pid once it is warm and flushed, before it is stopped.

@@ -146,7 +146,7 @@ void StartupGate::on_hook_message(const HookMessage& m) {
           "without warm-up",
           last_hook_error_.empty() ? "no reason given" : last_hook_error_, public_port_));
       deadline_timer_.stop();
-      open_when_port_accepts("not gated");
+      open_when_port_accepts("ungated");
       return;
     }
     timeline_.mark("server-listening-internal", fmt::format("{}:{}", m.host, m.port));
@@ -161,7 +161,7 @@ void StartupGate::on_hook_message(const HookMessage& m) {
         fmt::format("the gate cannot hold this app back ({}); running ungated: ready once "
                     "port {} accepts",
                     m.message.empty() ? "no reason given" : m.message, public_port_));
-    open_when_port_accepts("not gated: " + m.message);
+    open_when_port_accepts("ungated: " + m.message);
   } else if (m.type == "opened") {
     open_when_port_accepts(fmt::format("public port {}", public_port_), true);
   } else if (m.type == "flushed") {
@@ -171,7 +171,13 @@ void StartupGate::on_hook_message(const HookMessage& m) {
     } else if (!m.message.empty()) {
       log::info("compile cache not flushed: " + m.message);
     }
-    open_gate();
+    // --prewarm stops the app once flushed: its PORT is never opened, so no gate-open either,
+    // and the worker is told there is no background warming, so it exits before node does.
+    if (open_after_flush_) {
+      open_gate();
+    } else if (warmup_) {
+      warmup_->start_background(std::chrono::milliseconds(0));
+    }
     if (on_flushed_) on_flushed_();
   } else if (m.type == "error") {
     last_hook_error_ = m.message;
@@ -205,7 +211,7 @@ void StartupGate::on_channel_closed() {
   log::warn(
       "the node hook's control channel closed before the gate opened; the hook fails "
       "open, so the app listens on PORT without warm-up: ready once PORT accepts");
-  open_when_port_accepts("not gated: control channel closed");
+  open_when_port_accepts("ungated: control channel closed");
 }
 
 void StartupGate::begin_warmup(const std::string& host, int port) {

@@ -18,7 +18,7 @@
 namespace knext {
 
 // Holds readiness back until the warm paths answer: learns the server's internal address from
-// the hook, warms it, then opens the public port and asks node to flush its compile cache.
+// the hook, warms it, asks node to flush its compile cache, then opens the public port.
 class StartupGate {
  public:
   StartupGate(uv_loop_t* loop, const Config& config, Timeline& timeline, LaunchState& state,
@@ -35,6 +35,8 @@ class StartupGate {
   void child_exited();
   // Called once node reports its compile cache flushed.
   void on_flushed(std::function<void()> callback) { on_flushed_ = std::move(callback); }
+  // The flush ends the run (--prewarm): the public port stays closed.
+  void keep_closed_after_flush() { open_after_flush_ = false; }
 
  private:
   void on_hook_message(const HookMessage& m);
@@ -71,6 +73,7 @@ class StartupGate {
   bool ungated_ = false;
   bool open_requested_ = false;
   bool background_started_ = false;
+  bool open_after_flush_ = true;
   int node_pid_ = 0;  // from the hook's hello
   std::function<void()> on_flushed_;
 };

@@ -17,8 +17,9 @@
 //   header: { node, v8, arch, entries: [[filename, sourceLength, sourceHash, offset, length, dataHash], …] }
 // An entry is used only for the same absolute filename AND the same source (length + crc32), and
 // only if its bytes match their crc32: a changed file is a miss, a damaged entry a rejection.
-// One pack, not a file per module: on this project's disks a file create costs ~1 ms and a read
-// ~25 µs, times ~420 modules for Next; so: one read at start, one write (temp + rename) per save.
+// One pack, not a file per module: a file create costs far more than a read, times the hundreds
+// of modules Next loads (README "Post-warm code cache"); so: one read at start, one write
+// (temp + rename) per save.
 
 var Module = require('module');
 var fs = require('fs');
@@ -197,8 +198,8 @@ function usable(mod, content, filename, format) {
   if (Module.wrap !== st.origWrap || w !== st.origWrapper || w[0] !== st.origWrapperText[0] || w[1] !== st.origWrapperText[1]) return false;
   // The entry point stays node's: node's _compile keeps a stat cache for module resolution while
   // the outermost module runs (statCache, requireDepth 0), which is where most of the app loads
-  // (Next: ~350 fewer statx calls); --inspect-brk pauses on its first line (callAndPauseOnStart).
-  // Its own code is not cached here (Next's server.js: 5 KB; NODE_COMPILE_CACHE covers it).
+  // (fewer statx calls); --inspect-brk pauses on its first line (callAndPauseOnStart).
+  // Its own code is not cached here (a small file for Next; NODE_COMPILE_CACHE covers it).
   if (process.mainModule === mod || mod.id === '.') return false;
   return true;
 }
@@ -300,30 +301,50 @@ function findSymbol(obj, description) {
   return null;
 }
 
+// The pack's directory, or '' with st.reason saying why there is none.
+function packDir(options, env) {
+  var dir = options && typeof options.dir === 'string' ? options.dir : '';
+  if (!dir) {
+    if (env.KNEXT_COMPILE_CACHE !== 'postwarm') { st.reason = 'KNEXT_COMPILE_CACHE is not postwarm'; return ''; }
+    dir = env.KNEXT_POSTWARM_DIR || '';
+  }
+  if (!dir) st.reason = 'KNEXT_POSTWARM_DIR is not set';
+  return dir;
+}
+
+// Why this process cannot compile modules itself, or '' when it can.
+function cannotInstall(env, orig) {
+  if (env.NODE_V8_COVERAGE) return 'NODE_V8_COVERAGE is set: coverage offsets would include the wrapper';
+  // Only in place of node's own _compile: a loader or APM agent that wrapped it first keeps working.
+  if (typeof orig !== 'function' || String(orig).indexOf('wrapSafe(') < 0) return 'Module.prototype._compile is not node\'s own';
+  if (!vm.constants || typeof vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER !== 'symbol') {
+    return 'no vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER (node < 20.12 / 21.7): import() would break';
+  }
+  return '';
+}
+
+// module.registerHooks() makes node compile and resolve differently: note that it was called.
+function watchRegisterHooks() {
+  if (typeof Module.registerHooks !== 'function') return;
+  var origRegister = Module.registerHooks;
+  Module.registerHooks = function registerHooks(hooks) {
+    st.hooksUsed = true;
+    return apply(origRegister, this, arguments);
+  };
+}
+
 // Enabled by KNEXT_COMPILE_CACHE=postwarm + KNEXT_POSTWARM_DIR, or install({ dir }).
 // true when installed (now or before). Never throws.
 function install(options) {
   try {
     if (st.installed) return true;
     var env = process.env;
-    var dir = options && typeof options.dir === 'string' ? options.dir : '';
-    if (!dir) {
-      if (env.KNEXT_COMPILE_CACHE !== 'postwarm') { st.reason = 'KNEXT_COMPILE_CACHE is not postwarm'; return false; }
-      dir = env.KNEXT_POSTWARM_DIR || '';
-    }
-    if (!dir) { st.reason = 'KNEXT_POSTWARM_DIR is not set'; return false; }
-    if (env.NODE_V8_COVERAGE) { st.reason = 'NODE_V8_COVERAGE is set: coverage offsets would include the wrapper'; return false; }
+    var dir = packDir(options, env);
+    if (!dir) return false;
     var proto = Module.prototype;
     var orig = proto._compile;
-    // Only in place of node's own _compile: a loader or APM agent that wrapped it first keeps working.
-    if (typeof orig !== 'function' || String(orig).indexOf('wrapSafe(') < 0) {
-      st.reason = 'Module.prototype._compile is not node\'s own';
-      return false;
-    }
-    if (!vm.constants || typeof vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER !== 'symbol') {
-      st.reason = 'no vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER (node < 20.12 / 21.7): import() would break';
-      return false;
-    }
+    var why = cannotInstall(env, orig);
+    if (why) { st.reason = why; return false; }
     st.importDefault = vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
     st.file = path.join(path.resolve(dir), packName());
     st.pack = readPack(st.file);
@@ -332,13 +353,7 @@ function install(options) {
     st.origWrapper = Module.wrapper;
     st.origWrapperText = [st.origWrapper[0], st.origWrapper[1]];
     st.kIsExecuting = findSymbol(module, 'kIsExecuting');
-    if (typeof Module.registerHooks === 'function') {
-      var origRegister = Module.registerHooks;
-      Module.registerHooks = function registerHooks(hooks) {
-        st.hooksUsed = true;
-        return apply(origRegister, this, arguments);
-      };
-    }
+    watchRegisterHooks();
     installWarningFilter();
     proto._compile = _compile;
     st.installed = true;
@@ -379,6 +394,91 @@ function counters(out) {
   return out;
 }
 
+// The records to serialize: all, or (default) those not accepted at load, which are already the
+// post-warm code of this very source (counted in out.kept).
+function recordsToSave(all, out) {
+  var todo = [];
+  st.records.forEach(function (rec) {
+    if (rec.loaded && !all) out.kept++;
+    else todo.push(rec);
+  });
+  return todo;
+}
+
+// The pack's entries after this save: the intact entries on disk, with createCachedData() of the
+// todo records in place of theirs. filename -> [filename, srcLen, srcHash, data, dataHash];
+// changed: whether that differs from the pack on disk.
+function mergeEntries(old, todo, out) {
+  var next = new Map();
+  var changed = !old;
+  if (old) {
+    old.index.forEach(function (e, f) {
+      var data = entryData(old, e);
+      if (data) next.set(f, [f, e[1], e[2], data, e[5]]);
+      else changed = true; // drop a damaged entry
+    });
+  }
+  todo.forEach(function (rec) {
+    var f = rec.filename;
+    var prev = next.get(f);
+    var same = !!prev && prev[1] === rec.srcLen && prev[2] === rec.srcHash;
+    var data = null;
+    try {
+      data = rec.script.createCachedData();
+    } catch (e) {
+      if (!out.error) out.error = 'createCachedData: ' + String(e && e.message ? e.message : e);
+    }
+    if (!data || !data.length) return;
+    var h = hashOf(data);
+    if (same && prev[3].length === data.length && prev[4] === h) {
+      out.unchanged++;
+      return;
+    }
+    next.set(f, [f, rec.srcLen, rec.srcHash, data, h]);
+    out.written++;
+    changed = true;
+  });
+  return { next: next, changed: changed };
+}
+
+// Writes the entries as the pack (temp file + rename; the temp file is removed on failure) and
+// makes it the pack later saves compare against. Its size in bytes; throws on failure.
+function writePack(next) {
+  var entries = [];
+  var parts = [];
+  var off = 0;
+  next.forEach(function (x) {
+    entries.push([x[0], x[1], x[2], off, x[3].length, x[4]]);
+    parts.push(x[3]);
+    off += x[3].length;
+  });
+  var head = Buffer.from(FORMAT + ' ' + JSON.stringify({
+    node: process.version, v8: process.versions.v8, arch: process.arch, entries: entries
+  }) + '\n', 'utf8');
+  var blob = Buffer.concat(parts, off);
+  var dir = path.dirname(st.file);
+  fs.mkdirSync(dir, { recursive: true });
+  removeStaleTemps(dir);
+  var tmp = path.join(dir, '.' + path.basename(st.file) + '.' + process.pid + '.' + (st.seq++) + '.tmp');
+  try {
+    var fd = fs.openSync(tmp, OPEN_NEW, 0o600);
+    try {
+      writeAll(fd, head);
+      writeAll(fd, blob);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, st.file);
+  } catch (e) {
+    try { fs.unlinkSync(tmp); } catch (_) { /* ignore */ }
+    throw e;
+  }
+  var index = new Map();
+  for (var i = 0; i < entries.length; i++) index.set(entries[i][0], entries[i]);
+  st.pack = { blob: blob, index: index };
+  return head.length + blob.length;
+}
+
 // Writes the pack: createCachedData() of every script compiled so far, plus the entries of the
 // pack on disk for modules this process did not load. Not re-serialized: modules whose entry
 // was accepted this run (written after an earlier warm-up of this same source; { all: true }
@@ -389,92 +489,25 @@ function counters(out) {
 function save(options) {
   var t0 = process.hrtime.bigint();
   var out = { ok: false, entries: 0, bytes: 0, written: 0, unchanged: 0, kept: 0 };
-  var tmp = '';
   try {
     if (!st.installed) {
       out.error = 'not installed: ' + (st.reason || 'install() was not called');
-    } else {
-      var all = !!(options && options.all);
-      var old = st.pack;
-      // Accepted at load: already the post-warm code of this very source.
-      var todo = [];
-      st.records.forEach(function (rec) {
-        if (rec.loaded && !all) out.kept++;
-        else todo.push(rec);
-      });
-      if (!todo.length && old) {
-        out.entries = old.index.size;
-        out.ok = true;
-        return finish(out, t0);
-      }
-      var next = new Map(); // filename -> [filename, srcLen, srcHash, data, dataHash]
-      var changed = !old;
-      if (old) {
-        old.index.forEach(function (e, f) {
-          var data = entryData(old, e);
-          if (data) next.set(f, [f, e[1], e[2], data, e[5]]);
-          else changed = true; // drop a damaged entry
-        });
-      }
-      todo.forEach(function (rec) {
-        var f = rec.filename;
-        var prev = next.get(f);
-        var same = !!prev && prev[1] === rec.srcLen && prev[2] === rec.srcHash;
-        var data = null;
-        try {
-          data = rec.script.createCachedData();
-        } catch (e) {
-          if (!out.error) out.error = 'createCachedData: ' + String(e && e.message ? e.message : e);
-        }
-        if (!data || !data.length) return;
-        var h = hashOf(data);
-        if (same && prev[3].length === data.length && prev[4] === h) {
-          out.unchanged++;
-          return;
-        }
-        next.set(f, [f, rec.srcLen, rec.srcHash, data, h]);
-        out.written++;
-        changed = true;
-      });
-      out.entries = next.size;
-      if (changed) {
-        var entries = [];
-        var parts = [];
-        var off = 0;
-        next.forEach(function (x) {
-          entries.push([x[0], x[1], x[2], off, x[3].length, x[4]]);
-          parts.push(x[3]);
-          off += x[3].length;
-        });
-        var head = Buffer.from(FORMAT + ' ' + JSON.stringify({
-          node: process.version, v8: process.versions.v8, arch: process.arch, entries: entries
-        }) + '\n', 'utf8');
-        var blob = Buffer.concat(parts, off);
-        var dir = path.dirname(st.file);
-        fs.mkdirSync(dir, { recursive: true });
-        removeStaleTemps(dir);
-        tmp = path.join(dir, '.' + path.basename(st.file) + '.' + process.pid + '.' + (st.seq++) + '.tmp');
-        var fd = fs.openSync(tmp, OPEN_NEW, 0o600);
-        try {
-          writeAll(fd, head);
-          writeAll(fd, blob);
-        } finally {
-          fs.closeSync(fd);
-        }
-        fs.renameSync(tmp, st.file);
-        tmp = '';
-        out.bytes = head.length + blob.length;
-        // The pack on disk is now this one: later saves compare against it.
-        var index = new Map();
-        for (var i = 0; i < entries.length; i++) index.set(entries[i][0], entries[i]);
-        st.pack = { blob: blob, index: index };
-      }
-      out.ok = true;
+      return finish(out, t0);
     }
+    var old = st.pack;
+    var todo = recordsToSave(!!(options && options.all), out);
+    if (!todo.length && old) {
+      out.entries = old.index.size;
+      out.ok = true;
+      return finish(out, t0);
+    }
+    var merged = mergeEntries(old, todo, out);
+    out.entries = merged.next.size;
+    if (merged.changed) out.bytes = writePack(merged.next);
+    out.ok = true;
   } catch (e) {
     out.ok = false;
     out.error = (e && e.code ? e.code + ': ' : '') + String(e && e.message ? e.message : e);
-    if (tmp) { try { fs.unlinkSync(tmp); } catch (_) { /* ignore */ } }
   }
   return finish(out, t0);
 }

@@ -46,7 +46,7 @@ fi
 TGZ="$TMP/$PKG-$NODE_VERSION.tgz"
 [[ -f "$TGZ" ]] || { echo "setup-node: $TGZ missing after npm pack" >&2; exit 1; }
 
-# Only the binary and its licence: the package also carries ~180 MB of
+# Only the binary and its licence: the package also carries
 # headers (include/) that nothing here needs.
 mkdir -p "$TMP/node"
 tar -xzf "$TGZ" -C "$TMP/node" --strip-components=1 \

@@ -202,20 +202,19 @@ CachePlacement place_compile_cache(const CacheOptions& options) {
   auto dup = [](const Fd& fd) { return Fd(fcntl(fd.get(), F_DUPFD_CLOEXEC, 0)); };
   bool placed = false;
   if (volume_ok && (!volume_empty || p.seed_dir.empty())) {
-    placed = use(std::move(volume_build), p.volume_dir, CacheSource::kVolume,
-                 volume_empty ? "volume, no cache for build " + p.build_id + " yet"
-                              : "volume, has build " + p.build_id);
+    placed =
+        use(std::move(volume_build), p.volume_dir, CacheSource::kVolume,
+            volume_empty ? "no cache for build " + p.build_id + " yet" : "has build " + p.build_id);
   } else if (!p.seed_dir.empty()) {
     p.seeded_from_seed = volume_ok;
-    placed = use(
-        dup(dirs->seed), p.seed_dir, CacheSource::kSeedReadOnly,
-        volume_ok ? "seed, read-only while it is copied into the empty volume" : "seed, read-only");
+    placed = use(dup(dirs->seed), p.seed_dir, CacheSource::kSeedReadOnly,
+                 volume_ok ? "read-only while it is copied into the empty volume" : "read-only");
   }
   if (!placed) {
     p.seeded_from_seed = false;
     if (auto tmp = open_tmp(options)) {
-      placed = use(std::move(tmp->fd), tmp->path, CacheSource::kTmp,
-                   "tmp, lost when the container stops");
+      placed =
+          use(std::move(tmp->fd), tmp->path, CacheSource::kTmp, "lost when the container stops");
     } else {
       refused.push_back("tmp " + tmp.error().message);
     }

@@ -48,7 +48,7 @@ struct CachePlacement {
   std::shared_ptr<const CacheDirs> dirs;
   int node_dir_fd() const { return dirs ? dirs->node_dir.get() : -1; }
   CacheSource source = CacheSource::kNone;
-  std::string reason;  // one line: why this one, what was refused
+  std::string reason;  // one line: why this one, what was refused (logged after the source name)
   // The volume has nothing for this build but the seed has: node reads the seed this run and
   // seed_volume() copies it into the volume for the next cold start.
   bool seeded_from_seed = false;

@@ -1,10 +1,9 @@
 #pragma once
 // Which pages of which files a running process has mapped: the part of the node binary (and its
 // shared libraries) that booting and a first render really touch. Cold, node faults its binary
-// in through the device's read-around (8 MiB a fault on this machine's virtio disk), reading
-// ~90 MiB of its 121 MiB for ~48 MiB it maps; warming just the mapped pages right after the
-// spawn cut the cold first response of plain `node server.js` from 586 to 513 ms (warm: 453;
-// medians of 7 alternating runs, only node evicted).
+// in through the device's read-around, reading far more of it than it maps; warming just the
+// mapped pages right after the spawn cuts the cold first response (README "Page-cache
+// prewarm").
 #include <sys/types.h>
 
 #include <cstdint>

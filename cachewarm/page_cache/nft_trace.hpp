@@ -11,13 +11,14 @@
 //   <app>/.next/server/app-paths-manifest.json        "/slow/page" -> "app/slow/page.js"
 //   <app>/.next/app-path-routes-manifest.json         "/slow/page" -> "/slow"
 //   <app>/.next/server/pages-manifest.json            pages router: "/about" -> "pages/about.js"
-// The server's own trace (next-server.js.nft.json, ~1100 files) is NOT copied into the
+// The server's own trace (next-server.js.nft.json, the largest) is NOT copied into the
 // standalone output: it stays in the build tree (<project>/.next/, the standalone dir's parent)
 // with paths relative to that directory. A slim image has none; copy it to <app>/.next/ to use it.
 //
-// Traces list everything reachable, in path order: on the fixture the union is 36 MB for the
-// 4.2 MB node reads while booting and rendering (sharp's 19 MB libvips, edge runtimes, browser
-// builds of react-dom). The recorded manifest is far better; this is the fallback.
+// Traces list everything reachable, in path order: on the fixture their union is several times
+// what node reads while booting and rendering (sharp's libvips, edge runtimes, browser builds of
+// react-dom; README "Page-cache prewarm"). The recorded manifest is far better; this is the
+// fallback.
 #include <optional>
 #include <string>
 #include <string_view>

@@ -2,14 +2,9 @@
 // Reads the files the first render needs into the page cache while node boots, on the libuv
 // thread pool: in list order, `parallelism` files at a time, within a byte budget. Start it
 // right after the spawn, never before: reading everything serially first made the cold start
-// slower (687 ms against ~635 ms cold without it): node waited for files it did not need yet.
-//
-// Measured on the fixture app (2 cores, busy machine, app files and node evicted, though 40% of
-// node stayed cached: other nodes had it mapped; 21 alternating runs, first render of / from
-// spawn): cold 741-748 ms, warm 621 ms; prewarming node's first-use list (476 files, 4.2 MB, done
-// in ~35 ms) 645 ms, won 18 of 21 pairs; the trace list (1193 files, 17.5 MB, ~140 ms) 658-716 ms,
-// won 10-17 of 21; without the server's trace (a slim image: pages' traces only) no gain. So order
-// and precision matter more than volume.
+// slower: node waited for files it did not need yet. Node's first-use list beat the larger trace
+// list, and pages' traces alone gave nothing: order and precision matter more than volume
+// (the trials: README "Page-cache prewarm").
 //
 // Each of the `parallelism` lanes is one uv_queue_work item that takes the next file from a
 // shared counter until the list is done, so the lanes hold that many of libuv's threads
@@ -30,7 +25,7 @@ enum class PrewarmMethod {
   kRead,
   // posix_fadvise(POSIX_FADV_WILLNEED) (what readahead(2) does too since Linux 5.4): queues
   // the reads and returns, so lanes do not bound the I/O and "done" does not mean "cached".
-  // Measured: no better than kRead on the fixture, within the noise.
+  // No better than kRead on the fixture, within the noise.
   kAdvise,
 };
 const char* prewarm_method_name(PrewarmMethod method);

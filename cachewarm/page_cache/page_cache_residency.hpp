@@ -1,6 +1,6 @@
 #pragma once
 // Whether a file's pages are in the kernel's page cache, and dropping them: for cold-start
-// benchmarks (a cold page cache adds ~90 ms to the first render) and to test the prewarm.
+// benchmarks (a cold page cache slows the first render) and to test the prewarm.
 #include <cstddef>
 #include <string>
 #include <vector>

@@ -10,7 +10,7 @@
 namespace knext {
 
 // libcurl is loaded with dlopen on first use, not linked: linking it (and its TLS, IDN, LDAP
-// dependencies) costs ~5 ms at every exec, which would sit on the critical path before node.
+// dependencies) costs time at every exec, on the critical path before node (README "Cost").
 struct CurlApi {
   CURLcode (*global_init)(long);
   CURL* (*easy_init)();

@@ -7,8 +7,8 @@
 #include "probes/launch_state.hpp"
 
 // Warm-up runs in a short-lived child process (`knext-launch --warm-worker [OPTIONS] PATH...`) so
-// that libcurl (~10 MB resident) is never mapped into PID 1. The launcher starts it while node
-// boots and talks to it in lines:
+// that libcurl (megabytes resident; README "Cost") is never mapped into PID 1. The launcher
+// starts it while node boots and talks to it in lines:
 //   launcher -> worker: "go <host> <port> <timeout_ms> <repeat cap> <node pid>" once the server
 //     listens; later "bg <budget_ms>" (warm the background routes), "busy" / "idle" (a user
 //     request is / no user request is in flight); EOF stops the worker.
