@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
+
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -46,10 +48,11 @@ void emit(spdlog::level::level_enum level, std::string_view msg, std::string_vie
   auto level_name = spdlog::level::to_string_view(level);
   std::string line;
   if (g_format == LogFormat::kJson) {
-    line = fmt::format(R"({{"t_ms":{:.3f},"level":"{}","msg":"{}")", t,
-                       std::string_view(level_name.data(), level_name.size()), json_escape(msg));
+    // Numbers with fixed decimals: Boost.JSON would write 12.25 as 1.225E1.
+    line = fmt::format(R"({{"t_ms":{:.3f},"level":"{}","msg":{})", t,
+                       std::string_view(level_name.data(), level_name.size()), json_string(msg));
     if (!phase_name.empty()) {
-      line += fmt::format(R"(,"phase":"{}","phase_ms":{:.3f})", json_escape(phase_name), phase_ms);
+      line += fmt::format(R"(,"phase":{},"phase_ms":{:.3f})", json_string(phase_name), phase_ms);
     }
     line += "}";
   } else {
@@ -90,35 +93,8 @@ void phase(std::string_view name, double ms, std::string_view detail) {
   emit(spdlog::level::info, msg, name, ms);
 }
 
-std::string json_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out;
+std::string json_string(std::string_view text) {
+  return boost::json::serialize(boost::json::string_view(text.data(), text.size()));
 }
 
 }  // namespace knext::log

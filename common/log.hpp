@@ -17,6 +17,7 @@ void error(std::string_view msg);
 // A start-up/shutdown phase: logged at info with its ms, also as a field in JSON.
 void phase(std::string_view name, double ms, std::string_view detail = {});
 
-std::string json_escape(std::string_view text);
+// `text` as a JSON string, quotes included (escaped by Boost.JSON).
+std::string json_string(std::string_view text);
 
 }  // namespace knext::log

@@ -8,8 +8,6 @@
 
 namespace knext {
 namespace {
-constexpr size_t kMaxLine = 64 * 1024;
-
 struct WriteRequest {
   uv_write_t req;
   std::string data;
@@ -65,7 +63,7 @@ void ControlChannel::on_read(ssize_t nread, const uv_buf_t* buf) {
     buffer_.erase(0, newline + 1);
     if (auto message = parse_hook_message(line); message && on_message_) on_message_(*message);
   }
-  if (buffer_.size() > kMaxLine) buffer_.clear();  // a runaway line is dropped, not buffered
+  if (buffer_.size() > kMaxHookMessage) buffer_.clear();  // a runaway line is dropped, not buffered
 }
 
 void ControlChannel::send(const std::string& line) {

@@ -1,109 +1,65 @@
 #include "launcher/hook_protocol.hpp"
 
-#include <charconv>
 #include <limits>
+
+#include <boost/json.hpp>
 
 namespace knext {
 namespace {
 
-// Position just after `"key":` (whitespace skipped), or npos. Keys are matched at object
-// level only as far as the hook's flat messages need.
-size_t value_start(std::string_view json, std::string_view key) {
-  std::string quoted;
-  quoted.reserve(key.size() + 2);
-  quoted.append(1, '"').append(key).append(1, '"');
-  for (size_t at = json.find(quoted); at != std::string_view::npos;
-       at = json.find(quoted, at + 1)) {
-    size_t pos = at + quoted.size();
-    while (pos < json.size() && (json[pos] == ' ' || json[pos] == '\t')) ++pos;
-    if (pos < json.size() && json[pos] == ':') {
-      ++pos;
-      while (pos < json.size() && (json[pos] == ' ' || json[pos] == '\t')) ++pos;
-      return pos;
-    }
-  }
-  return std::string_view::npos;
+namespace json = boost::json;
+
+// The deepest message is "flushed" with its "postwarm" object.
+constexpr std::size_t kMaxDepth = 8;
+
+const json::string* string_of(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr ? v->if_string() : nullptr;
+}
+
+std::string string_field(const json::object& o, std::string_view key) {
+  const json::string* s = string_of(o, key);
+  return s != nullptr ? std::string(*s) : std::string();
+}
+
+bool bool_field(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_bool() && v->get_bool();
+}
+
+// A whole number that must fit [min, max]; anything else (2^32 + 8080, 1e30, 8080.5, "8080")
+// reads as 0, "none". Numbers above INT64_MAX parse as uint64 and are out of range too.
+int bounded_field(const json::object& o, std::string_view key, long long min, long long max) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_int64()) return 0;
+  long long n = v->get_int64();
+  return n >= min && n <= max ? static_cast<int>(n) : 0;
 }
 
 }  // namespace
 
-std::optional<std::string> json_string_field(std::string_view json, std::string_view key) {
-  size_t pos = value_start(json, key);
-  if (pos == std::string_view::npos || pos >= json.size() || json[pos] != '"') return std::nullopt;
-  std::string out;
-  for (++pos; pos < json.size(); ++pos) {
-    char ch = json[pos];
-    if (ch == '"') return out;
-    if (ch == '\\' && pos + 1 < json.size()) {
-      char esc = json[++pos];
-      switch (esc) {
-        case 'n':
-          out.push_back('\n');
-          break;
-        case 't':
-          out.push_back('\t');
-          break;
-        case 'r':
-          out.push_back('\r');
-          break;
-        case 'u':
-          out.push_back('?');
-          pos += 4;
-          break;  // not needed beyond display
-        default:
-          out.push_back(esc);
-      }
-      continue;
-    }
-    out.push_back(ch);
-  }
-  return std::nullopt;
-}
-
-std::optional<long long> json_number_field(std::string_view json, std::string_view key) {
-  size_t pos = value_start(json, key);
-  if (pos == std::string_view::npos) return std::nullopt;
-  long long value = 0;
-  auto [end, ec] = std::from_chars(json.data() + pos, json.data() + json.size(), value);
-  if (ec != std::errc{}) return std::nullopt;
-  // 1e30 or 8080.5 is not a whole number that fits: not "1" or "8080".
-  if (end != json.data() + json.size() && *end != ',' && *end != '}' && *end != ' ') {
-    return std::nullopt;
-  }
-  return value;
-}
-
-std::optional<bool> json_bool_field(std::string_view json, std::string_view key) {
-  size_t pos = value_start(json, key);
-  if (pos == std::string_view::npos) return std::nullopt;
-  if (json.substr(pos, 4) == "true") return true;
-  if (json.substr(pos, 5) == "false") return false;
-  return std::nullopt;
-}
-
-// A field that must fit [min, max]; anything else (2^32 + 8080 included) reads as 0, "none".
-int bounded_field(std::string_view json, std::string_view key, long long min, long long max) {
-  auto n = json_number_field(json, key);
-  return n && *n >= min && *n <= max ? static_cast<int>(*n) : 0;
-}
-
 std::optional<HookMessage> parse_hook_message(std::string_view line) {
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-  if (line.empty() || line.front() != '{' || line.back() != '}') return std::nullopt;
-  auto type = json_string_field(line, "type");
-  if (!type) return std::nullopt;
+  if (line.size() > kMaxHookMessage) return std::nullopt;
+  json::parse_options options;
+  options.max_depth = kMaxDepth;
+  json::error_code ec;
+  json::value doc = json::parse(line, ec, json::storage_ptr(), options);
+  const json::object* o = ec ? nullptr : doc.if_object();
+  if (o == nullptr) return std::nullopt;
+  const json::string* type = string_of(*o, "type");
+  if (type == nullptr) return std::nullopt;
+
   HookMessage m;
-  m.type = *type;
-  m.host = json_string_field(line, "host").value_or("");
-  m.public_host = json_string_field(line, "publicHost").value_or("");
-  m.port = bounded_field(line, "port", 1, 65535);
-  m.public_port = bounded_field(line, "publicPort", 1, 65535);
-  m.redirected = json_bool_field(line, "redirected").value_or(false);
-  m.ok = json_bool_field(line, "ok").value_or(false);
-  m.message =
-      json_string_field(line, "message").value_or(json_string_field(line, "error").value_or(""));
-  m.node_version = json_string_field(line, "node").value_or("");
-  m.pid = bounded_field(line, "pid", 1, std::numeric_limits<int>::max());
+  m.type = std::string(*type);
+  m.host = string_field(*o, "host");
+  m.public_host = string_field(*o, "publicHost");
+  m.port = bounded_field(*o, "port", 1, 65535);
+  m.public_port = bounded_field(*o, "publicPort", 1, 65535);
+  m.redirected = bool_field(*o, "redirected");
+  m.ok = bool_field(*o, "ok");
+  m.message = string_of(*o, "message") ? string_field(*o, "message") : string_field(*o, "error");
+  m.node_version = string_field(*o, "node");
+  m.pid = bounded_field(*o, "pid", 1, std::numeric_limits<int>::max());
   return m;
 }
 

@@ -1,11 +1,15 @@
 #pragma once
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 
 // The launcher's side of the line protocol with runtime/knext-hook.cjs (runtime/README.md):
-// one flat JSON object per line.
+// one JSON object per line, its fields read by name in any order.
 namespace knext {
+
+// A control message longer than this is not read.
+inline constexpr std::size_t kMaxHookMessage = 64 * 1024;
 
 struct HookMessage {
   std::string type;  // hello | listening | opened | ungated | flushed | error
@@ -20,12 +24,8 @@ struct HookMessage {
   int pid = 0;  // hello: node's pid
 };
 
-// nullopt for a line that is not a JSON object with a "type".
+// nullopt for a line that is not a JSON object with a string "type" (or is longer than
+// kMaxHookMessage). A field of the wrong type or out of range reads as its default.
 std::optional<HookMessage> parse_hook_message(std::string_view line);
-
-// Flat-JSON field readers, enough for the hook's messages.
-std::optional<std::string> json_string_field(std::string_view json, std::string_view key);
-std::optional<long long> json_number_field(std::string_view json, std::string_view key);
-std::optional<bool> json_bool_field(std::string_view json, std::string_view key);
 
 }  // namespace knext

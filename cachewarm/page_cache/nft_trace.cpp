@@ -170,14 +170,6 @@ class Collector {
   std::unordered_set<std::string> pages_done_;
 };
 
-// A string member of a JSON object; empty when missing or not a string.
-std::string string_member(std::string_view object_text, std::string_view key) {
-  auto value = json::member(object_text, key);
-  if (!value) return {};
-  auto s = json::string_value(*value);
-  return s ? *s : std::string();
-}
-
 fs::path absolute_normal(const std::string& dir) {
   std::error_code ec;
   fs::path p = fs::absolute(fs::path(dir), ec);
@@ -192,10 +184,8 @@ fs::path absolute_normal(const std::string& dir) {
 Expected<std::vector<std::string>> read_nft_trace(const std::string& trace_path) {
   auto text = read_text_file(trace_path, kMaxTraceBytes);
   if (!text) return text.error();
-  auto files_json = json::member(*text, "files");
-  if (!files_json) return Error{trace_path + ": " + files_json.error().message};
-  auto files = json::string_array(*files_json);
-  if (!files) return Error{trace_path + ": \"files\": " + files.error().message};
+  auto files = json::string_array_member(*text, "files");
+  if (!files) return Error{trace_path + ": " + files.error().message};
   fs::path dir = fs::path(trace_path).parent_path();
   std::vector<std::string> out;
   out.reserve(files->size());
@@ -256,7 +246,10 @@ TraceFiles trace_prewarm_files(const std::string& app_dir,
   fs::path app = absolute_normal(app_dir);
   auto required =
       read_text_file((app / ".next/required-server-files.json").string(), kMaxManifestBytes);
-  std::string rel_app = required ? string_member(*required, "relativeAppDir") : std::string();
+  std::string rel_app;  // empty when missing or not a string
+  if (required) {
+    if (auto dir = json::string_member(*required, "relativeAppDir")) rel_app = std::move(*dir);
+  }
   // The standalone output mirrors the tracing root; the app sits rel_app below it.
   fs::path root = strip_suffix(app, rel_app).value_or(app);
   Collector collect(root, options, out);
@@ -283,9 +276,7 @@ TraceFiles trace_prewarm_files(const std::string& app_dir,
   }
 
   if (required) {
-    auto files_json = json::member(*required, "files");
-    auto files = files_json ? json::string_array(*files_json)
-                            : Expected<std::vector<std::string>>(files_json.error());
+    auto files = json::string_array_member(*required, "files");
     if (files) {
       for (const auto& f : *files) collect.add((app / f).lexically_normal(), false);
     } else {

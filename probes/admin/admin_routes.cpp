@@ -161,39 +161,41 @@ std::string metrics_text(const LaunchState& state) {
   return out;
 }
 
+// Strings are escaped by Boost.JSON; numbers keep their fixed decimals ("ms":12.250), which
+// Boost.JSON's serializer would write as 1.225E1.
 std::string startup_json(const LaunchState& state) {
-  std::string out = fmt::format(R"({{"gate":"{}","gate_open":{},"child_running":{},"restarts":{})",
-                                log::json_escape(state.gate_mode), state.gate_open,
-                                state.child_running, state.restarts);
+  using log::json_string;
+  std::string out = fmt::format(R"({{"gate":{},"gate_open":{},"child_running":{},"restarts":{})",
+                                json_string(state.gate_mode), state.gate_open, state.child_running,
+                                state.restarts);
   out += R"(,"phases":[)";
   if (state.timeline != nullptr) {
     bool first = true;
     for (const auto& p : state.timeline->phases()) {
       if (!std::exchange(first, false)) out += ',';
-      out += fmt::format(R"({{"name":"{}","ms":{}}})", log::json_escape(p.name), ms(p.ms));
+      out += fmt::format(R"({{"name":{},"ms":{}}})", json_string(p.name), ms(p.ms));
     }
   }
   out += R"(],"warm_paths":[)";
   bool first = true;
   for (const auto& w : state.warm_paths) {
     if (!std::exchange(first, false)) out += ',';
-    out += fmt::format(R"({{"path":"{}","state":"{}","status":{},"attempts":{},"ms":{})",
-                       log::json_escape(w.path), warm_state_name(w.state), w.last_status,
-                       w.attempts, ms(w.done_ms));
+    out += fmt::format(R"({{"path":{},"state":"{}","status":{},"attempts":{},"ms":{})",
+                       json_string(w.path), warm_state_name(w.state), w.last_status, w.attempts,
+                       ms(w.done_ms));
     out += fmt::format(
-        R"(,"background":{},"first_latency_ms":{},"last_latency_ms":{},"result":"{}","holds_gate":{})",
-        w.background, ms(w.first_ms), ms(w.last_ms), log::json_escape(w.result),
+        R"(,"background":{},"first_latency_ms":{},"last_latency_ms":{},"result":{},"holds_gate":{})",
+        w.background, ms(w.first_ms), ms(w.last_ms), json_string(w.result),
         w.holds_gate && !w.background && w.state != WarmState::kFailed &&
             w.state != WarmState::kOk);
-    if (!w.last_error.empty())
-      out += fmt::format(R"(,"error":"{}")", log::json_escape(w.last_error));
+    if (!w.last_error.empty()) out += fmt::format(R"(,"error":{})", json_string(w.last_error));
     out += '}';
   }
   const auto& bg = state.background;
   out += fmt::format(
-      R"(],"background":{{"state":"{}","routes":{},"warmed":{},"reason":"{}","started_ms":{},"done_ms":{}}})",
-      log::json_escape(bg.state), bg.total, bg.warmed, log::json_escape(bg.reason),
-      ms(bg.started_ms), ms(bg.done_ms));
+      R"(],"background":{{"state":{},"routes":{},"warmed":{},"reason":{},"started_ms":{},"done_ms":{}}})",
+      json_string(bg.state), bg.total, bg.warmed, json_string(bg.reason), ms(bg.started_ms),
+      ms(bg.done_ms));
   out += "}\n";
   return out;
 }

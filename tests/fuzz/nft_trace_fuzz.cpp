@@ -14,11 +14,12 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  if (auto files = knext::json::member(text, "files")) {
-    FUZZ_CHECK(files->data() >= text.data() && files->data() + files->size() <= text.end());
-    knext::json::string_array(*files);
+  if (auto files = knext::json::string_array_member(text, "files")) {
+    for (const auto& f : *files) FUZZ_CHECK(f.find('\0') == std::string::npos);
   }
-  if (auto dir = knext::json::member(text, "relativeAppDir")) knext::json::string_value(*dir);
+  if (auto dir = knext::json::string_member(text, "relativeAppDir")) {
+    FUZZ_CHECK(dir->find('\0') == std::string::npos);
+  }
 
   // An anonymous file holds the bytes: read_nft_trace reads a path, /proc/self/fd/N is one.
   static const int fd = memfd_create("trace.nft.json", 0);

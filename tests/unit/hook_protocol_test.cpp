@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "launcher/hook_protocol.hpp"
 
 using knext::parse_hook_message;
@@ -53,4 +55,40 @@ TEST_CASE("hook messages: a port or pid out of range reads as none, never wrappe
   REQUIRE(fine.has_value());
   CHECK(fine->port == 65535);
   CHECK(fine->public_port == 1);
+}
+
+TEST_CASE("hook messages: fields are read by name in any order; nested members are not fields") {
+  auto flushed = parse_hook_message(
+      R"({"postwarm":{"ok":true,"port":9},"ok":false,"type":"flushed","dir":""})");
+  REQUIRE(flushed.has_value());
+  CHECK(flushed->type == "flushed");
+  CHECK_FALSE(flushed->ok);  // the top-level "ok", not the first one in the text
+  CHECK(flushed->port == 0);
+  auto hello = parse_hook_message(R"( {"node":"v24.21.0", "pid":7, "type":"hello"} )");
+  REQUIRE(hello.has_value());
+  CHECK(hello->pid == 7);
+  CHECK(hello->node_version == "v24.21.0");
+}
+
+TEST_CASE("hook messages: a field of the wrong type reads as its default") {
+  auto m = parse_hook_message(
+      R"({"type":"listening","port":"8080","publicPort":8080.5,"redirected":1,"host":7})");
+  REQUIRE(m.has_value());
+  CHECK(m->port == 0);
+  CHECK(m->public_port == 0);
+  CHECK_FALSE(m->redirected);
+  CHECK(m->host.empty());
+  auto escaped = parse_hook_message(R"({"type":"error","message":"caf\u00e9 \"x\""})");
+  REQUIRE(escaped.has_value());
+  CHECK(escaped->message == "caf\xc3\xa9 \"x\"");
+}
+
+TEST_CASE("hook messages: a line over the size limit is not read") {
+  std::string filler(knext::kMaxHookMessage, 'a');
+  CHECK_FALSE(parse_hook_message(R"({"type":"error","message":")" + filler + "\"}").has_value());
+  std::string fits = R"({"type":"error","message":")";
+  fits += std::string(knext::kMaxHookMessage - fits.size() - 2, 'a') + "\"}";
+  REQUIRE(fits.size() == knext::kMaxHookMessage);
+  CHECK(parse_hook_message(fits).has_value());
+  CHECK_FALSE(parse_hook_message(std::string(10000, '[')).has_value());  // nested too deeply
 }

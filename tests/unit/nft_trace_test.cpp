@@ -103,12 +103,9 @@ struct Layout {
 
 }  // namespace
 
-TEST_CASE("nft json: member, string arrays and string maps") {
-  auto files =
-      knext::json::member(R"( {"version": 1, "files" : ["a", "b\/c"] , "x": null} )", "files");
-  REQUIRE(files.ok());
-  CHECK(*files == R"(["a", "b\/c"])");
-  auto list = knext::json::string_array(*files);
+TEST_CASE("nft json: string array and string members, string maps") {
+  auto list = knext::json::string_array_member(
+      R"( {"version": 1, "files" : ["a", "b\/c"] , "x": null} )", "files");
   REQUIRE(list.ok());
   CHECK(*list == std::vector<std::string>{"a", "b/c"});
 
@@ -118,18 +115,19 @@ TEST_CASE("nft json: member, string arrays and string maps") {
   CHECK((*map)[0].first == "/page");
   CHECK((*map)[0].second == "app/page.js");
 
-  auto s = knext::json::string_value(R"("\u00e9\ud83d\ude00\n\"\\\t")");
+  auto s = knext::json::string_member(R"({"dir":"\u00e9\ud83d\ude00\n\"\\\t"})", "dir");
   REQUIRE(s.ok());
   CHECK(*s == "\xc3\xa9\xf0\x9f\x98\x80\n\"\\\t");
 
-  auto nested = knext::json::member(
+  auto nested = knext::json::string_array_member(
       R"({"a":{"files":["no"]},"b":[1,-2.5e3,true,false,null,{}],"files":[]})", "files");
   REQUIRE(nested.ok());
-  CHECK(*nested == "[]");
+  CHECK(nested->empty());
 
-  auto missing = knext::json::member(R"({"version":1})", "files");
+  auto missing = knext::json::string_array_member(R"({"version":1})", "files");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == ENOENT);
+  CHECK(knext::json::string_member(R"({"version":1})", "dir").error().code == ENOENT);
 }
 
 TEST_CASE("nft json: garbage is an error, never an exception or a crash") {
@@ -158,14 +156,18 @@ TEST_CASE("nft json: garbage is an error, never an exception or a crash") {
   };
   for (const auto& g : garbage) {
     CAPTURE(g.substr(0, 40));
-    CHECK_FALSE(knext::json::member(g, "files").ok());
-    CHECK_FALSE(knext::json::string_array(g).ok());
+    CHECK_FALSE(knext::json::string_array_member(g, "files").ok());
+    CHECK_FALSE(knext::json::string_map(g).ok());
   }
+  auto truncated = knext::json::string_array_member("{\"files\":[\"a\"", "files");
+  CHECK(truncated.error().message.find("bad JSON at byte") == 0);
   // Right shape, wrong types.
-  CHECK_FALSE(knext::json::string_array(R"(["a", 1])").ok());
-  CHECK_FALSE(knext::json::string_array(R"({"a":"b"})").ok());
+  CHECK_FALSE(knext::json::string_array_member(R"({"files":["a", 1]})", "files").ok());
+  CHECK_FALSE(knext::json::string_array_member(R"({"files":{"a":"b"}})", "files").ok());
+  CHECK_FALSE(knext::json::string_array_member(R"(["files"])", "files").ok());
   CHECK_FALSE(knext::json::string_map(R"({"a":["b"]})").ok());
-  CHECK_FALSE(knext::json::string_value(R"("a" "b")").ok());
+  CHECK_FALSE(knext::json::string_member(R"({"dir":1})", "dir").ok());
+  CHECK_FALSE(knext::json::string_member(R"({"dir":"a" "b"})", "dir").ok());
 }
 
 TEST_CASE("nft trace: entries resolve against the trace's directory") {
