@@ -210,7 +210,7 @@ function createCacheFlush(ch, launch, postwarm) {
   return function flush() {
     writeManifest();
     var mod = require('module');
-    var pw = savePostwarm(); // last key of "flushed": the launcher's flat parser takes the first "ok"/"error"
+    var pw = savePostwarm();
     var dir = compileCacheDir(mod);
     if (typeof mod.flushCompileCache !== 'function') {
       ch.send({ type: 'flushed', ok: false, error: 'module.flushCompileCache is not available in node ' + process.version, dir: dir, postwarm: pw });
