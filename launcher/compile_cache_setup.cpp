@@ -15,7 +15,6 @@
 #include "common/spawn.hpp"
 
 namespace knext {
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -27,24 +26,17 @@ struct MaintenanceResult {
 
 }  // namespace
 
-CompileCacheSetup prepare_compile_cache(const Config& config, std::vector<std::string>& env) {
+CompileCacheSetup prepare_compile_cache(const CachePlan& plan, std::vector<std::string>& env) {
   CompileCacheSetup setup;
-  if (config.compile_cache == CompileCache::kOff) return setup;
-  // auto = postwarm: on the fixture app it answered the first request in 314 ms against 400 ms
-  // for node's cache alone and 475 ms for none (README, "Compile cache").
-  bool postwarm = config.compile_cache != CompileCache::kNode;
+  if (plan.mode == CompileCache::kOff) return setup;
+  bool postwarm = plan.mode == CompileCache::kPostwarm;
   std::string dir;
-  if (auto own = get_env(env, "NODE_COMPILE_CACHE")) {
-    log::info("compile cache: NODE_COMPILE_CACHE=" + *own + " was set by you; left as it is");
-    dir = *own;
+  if (plan.own_dir) {
+    log::info("compile cache: NODE_COMPILE_CACHE=" + *plan.own_dir +
+              " was set by you; left as it is");
+    dir = *plan.own_dir;
   } else {
-    std::error_code ec;
-    setup.options.cache_dir = config.cache_dir;
-    setup.options.cache_seed = config.cache_seed;
-    setup.options.app_dir = fs::current_path(ec).string();
-    setup.options.app_name = config.app_name;
-    setup.options.max_bytes = config.cache_max_bytes;
-    setup.options.app_uid = config.user ? config.user->uid : getuid();
+    setup.options = plan.options;
     setup.placement = place_compile_cache(setup.options);
     if (setup.placement.source == CacheSource::kNone) {
       log::warn("compile cache off: " + setup.placement.reason);
@@ -79,8 +71,8 @@ EvictionReport evict_for(const CompileCacheSetup& setup) {
   EvictionReport report = evict_old_builds_at(setup.placement.dirs->volume_app.get(),
                                               setup.placement.build_id, setup.options.max_bytes);
   if (!report.error.empty()) {
-    report.error =
-        fs::path(setup.placement.volume_dir).parent_path().string() + ": " + report.error;
+    report.error = std::filesystem::path(setup.placement.volume_dir).parent_path().string() + ": " +
+                   report.error;
   }
   return report;
 }
