@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "cachewarm/dir_ops.hpp"
 #include "common/boost_process.hpp"
 
 namespace knext::bench {
@@ -60,13 +61,9 @@ std::vector<Variant> make_variants(const VariantInputs& in) {
 }
 
 long count_files(const std::string& dir) {
+  constexpr int kDepth = 64;
   long n = 0;
-  std::error_code ec;
-  for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
-       it.increment(ec)) {
-    std::error_code entry_ec;
-    if (it->is_regular_file(entry_ec)) ++n;
-  }
+  for_each_file(dir, kDepth, [&](const std::string&, const struct stat&) { ++n; });
   return n;
 }
 

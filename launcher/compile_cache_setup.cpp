@@ -77,21 +77,6 @@ EvictionReport evict_for(const CompileCacheSetup& setup) {
   return report;
 }
 
-void count_depth(int dirfd, CacheCount& count, int depth) {
-  auto entries = list_dir(Fd(fcntl(dirfd, F_DUPFD_CLOEXEC, 0)));
-  if (!entries) return;
-  for (const auto& entry : *entries) {
-    struct stat st {};
-    if (fstatat(dirfd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (S_ISDIR(st.st_mode) && depth < 4) {
-      if (auto sub = open_dir_at(dirfd, entry.name)) count_depth(sub->get(), count, depth + 1);
-    } else if (S_ISREG(st.st_mode) && st.st_size > 0) {  // 0-byte files are leaked temps
-      ++count.entries;
-      count.bytes += static_cast<uint64_t>(st.st_size);
-    }
-  }
-}
-
 }  // namespace
 
 void start_cache_maintenance(uv_loop_t* loop, const CompileCacheSetup& setup) {
@@ -126,8 +111,14 @@ void start_cache_maintenance(uv_loop_t* loop, const CompileCacheSetup& setup) {
 }
 
 CacheCount count_cache_at(int dir_fd) {
+  // Node's entries sit a level or two below its directory; anything far deeper is not its.
+  constexpr int kCacheDepth = 4;
   CacheCount count;
-  count_depth(dir_fd, count, 0);
+  for_each_file_at(dir_fd, kCacheDepth, [&](const std::string&, const struct stat& st) {
+    if (st.st_size == 0) return;  // 0-byte files are leaked temps
+    ++count.entries;
+    count.bytes += static_cast<uint64_t>(st.st_size);
+  });
   return count;
 }
 

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <filesystem>
 
 #include "cachewarm/build_id.hpp"
@@ -97,12 +96,10 @@ LaunchInputs real_launch_inputs() {
 Expected<int> public_port_from_env(const std::vector<std::string>& env) {
   auto text = get_env(env, "PORT");
   if (!text) return Error{"PORT is not set"};
-  int port = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), port);
-  if (ec != std::errc{} || end != text->data() + text->size() || port < 1 || port > 65535) {
+  auto port = parse_port(*text);
+  if (!port)
     return Error{"PORT: '" + *text + "' is not allowed; use a port number from 1 to 65535"};
-  }
-  return port;
+  return *port;
 }
 
 Expected<LaunchPlan> plan_launch(const Config& config, const LaunchInputs& in) {

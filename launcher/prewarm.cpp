@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 
+#include "cachewarm/dir_ops.hpp"
 #include "cachewarm/page_cache/manifest.hpp"
 #include "cachewarm/page_cache/mapped_pages_file.hpp"
 #include "common/clock.hpp"
@@ -19,15 +20,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using Snapshot = std::map<std::string, fs::file_time_type>;
+// Each cache file's mtime: a file written again on the check run is an entry compiled again.
+using Snapshot = std::map<std::string, std::pair<time_t, long>>;
 
 Snapshot snapshot(const std::string& dir) {
+  constexpr int kDepth = 16;
   Snapshot files;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::error_code entry_ec;
-    if (it->is_regular_file(entry_ec)) files[it->path().string()] = it->last_write_time(entry_ec);
-  }
+  for_each_file(dir, kDepth, [&](const std::string& path, const struct stat& st) {
+    files[path] = {st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+  });
   return files;
 }
 
