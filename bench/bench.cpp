@@ -185,8 +185,7 @@ int run(const Config& config) {
                  fs::current_path().c_str());
     return 2;
   }
-  if (command.front().find('/') == std::string::npos &&
-      boost::process::search_path(command.front()).empty()) {
+  if (!resolve_command(command.front())) {
     std::fprintf(stderr, "knext-launch: --bench: '%s' is not in PATH\n", command.front().c_str());
     return 2;
   }

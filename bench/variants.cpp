@@ -4,6 +4,7 @@
 
 #include "cachewarm/dir_ops.hpp"
 #include "common/boost_process.hpp"
+#include "common/spawn.hpp"
 
 namespace knext::bench {
 namespace {
@@ -46,11 +47,11 @@ std::vector<Variant> make_variants(const VariantInputs& in) {
   std::string program = std::filesystem::path(in.command.front()).filename().string();
   std::vector<Variant> all;
   all.push_back(Variant{"plain " + program, in.command, {}, false, false, {}, {}, {}});
-  if (!boost::process::search_path("tini").empty()) {
+  if (resolve_command("tini")) {
     // -s: tini is not PID 1 here; as a subreaper it still reaps like one.
     all.push_back(wrapped("tini", {"-s", "--"}, in.command));
   }
-  if (!boost::process::search_path("dumb-init").empty()) {
+  if (resolve_command("dumb-init")) {
     all.push_back(wrapped("dumb-init", {}, in.command));
   }
   all.push_back(knext(in, "knext no cache", "off", false));
