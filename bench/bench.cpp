@@ -19,10 +19,12 @@
 #include "bench/stats.hpp"
 #include "bench/unwarmed_routes.hpp"
 #include "bench/wake_burst.hpp"
+#include "cachewarm/dir_ops.hpp"
 #include "cachewarm/page_cache/page_cache_residency.hpp"
 #include "common/boost_process.hpp"
 #include "common/loopback.hpp"
 #include "common/self_exe.hpp"
+#include "common/spawn.hpp"
 
 namespace fs = std::filesystem;
 
@@ -49,19 +51,20 @@ class ScratchDir {
 };
 
 void add_files_under(const std::string& dir, std::vector<std::string>& files) {
+  constexpr int kDepth = 64;  // node_modules nests deep
   std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::error_code entry_ec;
-    if (it->is_regular_file(entry_ec)) files.push_back(fs::absolute(it->path(), entry_ec));
-  }
+  std::string root = fs::absolute(dir, ec).string();
+  for_each_file(root, kDepth, [&](const std::string& rel, const struct stat&) {
+    files.push_back(root + "/" + rel);
+  });
 }
 
 std::string resolved(const std::string& program) {
-  auto found = program.find('/') == std::string::npos ? boost::process::search_path(program)
-                                                      : fs::path(program);
+  auto found = resolve_command(program);
+  if (!found) return program;
   std::error_code ec;
-  auto canonical = fs::canonical(found, ec);
-  return ec ? found.string() : canonical.string();
+  auto canonical = fs::canonical(*found, ec);
+  return ec ? *found : canonical.string();
 }
 
 // What a fresh start reads: the app (node_modules included), the program binary (node) and the
@@ -85,18 +88,15 @@ struct Placement {
 Expected<int> requested_port() {
   const char* text = std::getenv("PORT");
   if (text == nullptr || *text == '\0') return 0;
-  char* end = nullptr;
-  long port = std::strtol(text, &end, 10);
-  if (*end != '\0' || port < 1 || port > 65535) {
-    return Error{fmt::format("PORT='{}' is not a port number from 1 to 65535", text)};
-  }
-  if (loopback_accepts(static_cast<int>(port))) {
+  auto port = parse_port(text);
+  if (!port) return Error{fmt::format("PORT='{}' is not a port number from 1 to 65535", text)};
+  if (loopback_accepts(*port)) {
     return Error{
         fmt::format("port {} (from PORT) is in use; stop what listens there or unset "
                     "PORT to use a free port per run",
-                    port)};
+                    *port)};
   }
-  return static_cast<int>(port);
+  return *port;
 }
 
 class Progress {
@@ -185,8 +185,7 @@ int run(const Config& config) {
                  fs::current_path().c_str());
     return 2;
   }
-  if (command.front().find('/') == std::string::npos &&
-      boost::process::search_path(command.front()).empty()) {
+  if (!resolve_command(command.front())) {
     std::fprintf(stderr, "knext-launch: --bench: '%s' is not in PATH\n", command.front().c_str());
     return 2;
   }

@@ -20,6 +20,7 @@
 #include "common/loopback.hpp"
 #include "common/process_wait.hpp"
 #include "common/self_exe.hpp"
+#include "common/spawn.hpp"
 
 namespace bp = boost::process;
 
@@ -132,7 +133,7 @@ std::optional<std::string> bad_input(const Config& config,
         "command after --",
         std::filesystem::current_path().string());
   }
-  if (command.front().find('/') == std::string::npos && bp::search_path(command.front()).empty()) {
+  if (!resolve_command(command.front())) {
     return fmt::format("'{}' is not in PATH", command.front());
   }
   rlimit files{};

@@ -10,6 +10,7 @@
 #include "common/exit_status.hpp"
 #include "common/loopback.hpp"
 #include "common/process_wait.hpp"
+#include "common/spawn.hpp"
 
 namespace bp = boost::process;
 
@@ -23,10 +24,8 @@ Expected<ServerProcess> ServerProcess::start(const ServerRunRequest& request) {
     if (!free_port) return free_port.error();
     p.port_ = *free_port;
   }
-  auto exe = request.argv.front().find('/') == std::string::npos
-                 ? bp::search_path(request.argv.front())
-                 : std::filesystem::path(request.argv.front());
-  if (exe.empty()) return Error{"'" + request.argv.front() + "' is not in PATH", 2};
+  auto exe = resolve_command(request.argv.front());
+  if (!exe) return Error{"'" + request.argv.front() + "' is not in PATH", 2};
 
   bp::environment env = boost::this_process::environment();
   env["PORT"] = std::to_string(p.port_);
@@ -39,11 +38,11 @@ Expected<ServerProcess> ServerProcess::start(const ServerRunRequest& request) {
   std::string cwd = request.cwd.empty() ? std::filesystem::current_path().string() : request.cwd;
   p.spawned_ = SteadyClock::now();
   try {
-    p.child_ = std::make_unique<bp::child>(bp::exe = exe.string(), bp::args = args, env,
-                                           bp::start_dir = cwd, bp::std_out > bp::null,
-                                           bp::std_err > bp::null);
+    p.child_ =
+        std::make_unique<bp::child>(bp::exe = *exe, bp::args = args, env, bp::start_dir = cwd,
+                                    bp::std_out > bp::null, bp::std_err > bp::null);
   } catch (const bp::process_error& e) {
-    return Error{"cannot start " + exe.string() + ": " + e.what()};
+    return Error{"cannot start " + *exe + ": " + e.what()};
   }
   return p;
 }

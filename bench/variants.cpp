@@ -2,7 +2,9 @@
 
 #include <filesystem>
 
+#include "cachewarm/dir_ops.hpp"
 #include "common/boost_process.hpp"
+#include "common/spawn.hpp"
 
 namespace knext::bench {
 namespace {
@@ -45,11 +47,11 @@ std::vector<Variant> make_variants(const VariantInputs& in) {
   std::string program = std::filesystem::path(in.command.front()).filename().string();
   std::vector<Variant> all;
   all.push_back(Variant{"plain " + program, in.command, {}, false, false, {}, {}, {}});
-  if (!boost::process::search_path("tini").empty()) {
+  if (resolve_command("tini")) {
     // -s: tini is not PID 1 here; as a subreaper it still reaps like one.
     all.push_back(wrapped("tini", {"-s", "--"}, in.command));
   }
-  if (!boost::process::search_path("dumb-init").empty()) {
+  if (resolve_command("dumb-init")) {
     all.push_back(wrapped("dumb-init", {}, in.command));
   }
   all.push_back(knext(in, "knext no cache", "off", false));
@@ -60,13 +62,9 @@ std::vector<Variant> make_variants(const VariantInputs& in) {
 }
 
 long count_files(const std::string& dir) {
+  constexpr int kDepth = 64;
   long n = 0;
-  std::error_code ec;
-  for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
-       it.increment(ec)) {
-    std::error_code entry_ec;
-    if (it->is_regular_file(entry_ec)) ++n;
-  }
+  for_each_file(dir, kDepth, [&](const std::string&, const struct stat&) { ++n; });
   return n;
 }
 

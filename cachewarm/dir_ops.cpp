@@ -127,18 +127,22 @@ Status remove_tree_depth(int dirfd, const std::string& name, int depth) {
   return errno_error(name, errno);
 }
 
-uint64_t tree_bytes_depth(int dirfd, const std::string& name, int depth) {
-  struct stat st {};
-  if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
-  if (S_ISREG(st.st_mode)) return static_cast<uint64_t>(st.st_size);
-  if (!S_ISDIR(st.st_mode) || depth > kMaxDepth) return 0;
-  auto dir = open_dir_at(dirfd, name);
-  if (!dir) return 0;
-  auto entries = list_dir(dup_fd(dir->get()));
-  if (!entries) return 0;
-  uint64_t total = 0;
-  for (const auto& entry : *entries) total += tree_bytes_depth(dir->get(), entry.name, depth + 1);
-  return total;
+void walk_files(int dir, const std::string& prefix, int depth, int max_depth,
+                const FileVisitor& visit) {
+  auto entries = list_dir(dup_fd(dir));
+  if (!entries) return;
+  for (const auto& entry : *entries) {
+    struct stat st {};
+    if (fstatat(dir, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    std::string rel = prefix + entry.name;
+    if (S_ISREG(st.st_mode)) {
+      visit(rel, st);
+    } else if (S_ISDIR(st.st_mode) && depth < max_depth) {
+      if (auto sub = open_dir_at(dir, entry.name)) {
+        walk_files(sub->get(), rel + "/", depth + 1, max_depth, visit);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -215,8 +219,26 @@ Status copy_tree(int src, int dst, uid_t owner) {
   return copy_tree_depth(src, dst, owner, 0);
 }
 
+void for_each_file_at(int dir, int max_depth, const FileVisitor& visit) {
+  walk_files(dir, "", 0, max_depth, visit);
+}
+
+void for_each_file(const std::string& path, int max_depth, const FileVisitor& visit) {
+  Fd dir(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.valid()) for_each_file_at(dir.get(), max_depth, visit);
+}
+
 uint64_t tree_bytes_at(int dirfd, const std::string& name) {
-  return tree_bytes_depth(dirfd, name, 0);
+  struct stat st {};
+  if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
+  if (S_ISREG(st.st_mode)) return static_cast<uint64_t>(st.st_size);
+  if (!S_ISDIR(st.st_mode)) return 0;
+  auto dir = open_dir_at(dirfd, name);
+  if (!dir) return 0;
+  uint64_t total = 0;
+  for_each_file_at(dir->get(), kMaxDepth,
+                   [&](const std::string&, const struct stat& file) { total += file.st_size; });
+  return total;
 }
 
 }  // namespace knext

@@ -2,9 +2,11 @@
 // Directory operations relative to an open directory fd, never following a symlink: the cache
 // directories are shared between launchers, so a path component swapped for a symlink between
 // two calls must not redirect a copy or a delete.
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,15 @@ Status remove_tree_at(int dirfd, const std::string& name);
 // Copies the regular files and directories below `src` into `dst` (files 0600, directories
 // 0700, owned by `owner` when we are root). Symlinks and special files are skipped.
 Status copy_tree(int src, int dst, uid_t owner);
+
+// The one walk over a tree: `visit(path relative to dir, its stat)` for every regular file below
+// the open directory `dir`, at most `max_depth` directories down, never following a symlink.
+// Entries that vanish or cannot be opened meanwhile are skipped.
+using FileVisitor = std::function<void(const std::string& rel_path, const struct stat& st)>;
+void for_each_file_at(int dir, int max_depth, const FileVisitor& visit);
+// The same below the directory at `path` (which may itself be a symlink); nothing when it cannot
+// be opened.
+void for_each_file(const std::string& path, int max_depth, const FileVisitor& visit);
 
 // Apparent size (st_size) of the regular files below `name`; vanished entries count as 0.
 uint64_t tree_bytes_at(int dirfd, const std::string& name);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 #include "common/fd.hpp"
@@ -41,6 +42,15 @@ bool loopback_accepts(int port) {
   socklen_t len = sizeof(local);
   if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &len) != 0) return false;
   return local.sin_port != addr.sin_port;
+}
+
+std::optional<int> parse_port(std::string_view text) {
+  int port = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (ec != std::errc{} || end != text.data() + text.size() || port < 1 || port > 65535) {
+    return std::nullopt;
+  }
+  return port;
 }
 
 }  // namespace knext

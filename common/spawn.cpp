@@ -71,10 +71,11 @@ bool is_executable_file(const std::string& path, int& err) {
 }  // namespace
 
 // execvp's PATH search, done before fork so the child only has to execve.
-Expected<std::string> resolve_command(const std::string& name) {
+Expected<std::string> resolve_command(const std::string& name,
+                                      const std::optional<std::string>& path_env) {
   if (name.find('/') != std::string::npos) return name;
-  const char* path_env = std::getenv("PATH");
-  std::string_view path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
+  std::string_view path =
+      path_env ? std::string_view(*path_env) : std::string_view("/usr/local/bin:/usr/bin:/bin");
   int first_error = ENOENT;
   while (true) {
     auto colon = path.find(':');
@@ -89,12 +90,21 @@ Expected<std::string> resolve_command(const std::string& name) {
   return Error{"", first_error};
 }
 
+Expected<std::string> resolve_command(const std::string& name) {
+  const char* path_env = std::getenv("PATH");
+  return resolve_command(name,
+                         path_env != nullptr ? std::optional<std::string>(path_env) : std::nullopt);
+}
+
+Error spawn_error(const std::string& program, int err) {
+  return Error{"cannot run '" + program + "': " + std::strerror(err), err};
+}
+
 Expected<pid_t> spawn_child(const SpawnRequest& request) {
   if (request.argv.empty()) return Error{"no command to run", ENOENT};
-  auto fail = [&](int err) {
-    return Error{"cannot run '" + request.argv[0] + "': " + std::strerror(err), err};
-  };
-  auto path = resolve_command(request.argv[0]);
+  auto fail = [&](int err) { return spawn_error(request.argv[0], err); };
+  auto path = request.program.empty() ? resolve_command(request.argv[0])
+                                      : Expected<std::string>(request.program);
   if (!path) return fail(path.error().code);
 
   auto argv = c_strings(request.argv);

@@ -13,6 +13,7 @@ namespace knext {
 
 struct SpawnRequest {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH unless it has a '/'
+  std::string program;            // the file to exec, already looked up; empty: argv[0]
   std::vector<std::string> env;   // the child's whole environment, "NAME=value"
   bool new_process_group = false;
   std::vector<int> inherit_fds;  // close-on-exec fds the child keeps (same numbers)
@@ -29,7 +30,12 @@ std::vector<std::string> current_environment();
 std::optional<std::string> get_env(const std::vector<std::string>& env, std::string_view name);
 void set_env(std::vector<std::string>& env, std::string_view name, std::string_view value);
 
-// execvp's PATH search: the path that would be exec'd, or the errno (ENOENT, EACCES).
+// execvp's PATH search in `path` (a PATH value; none: the default PATH): the path that would be
+// exec'd, or the errno (ENOENT, EACCES). The one-argument form searches the launcher's PATH.
+Expected<std::string> resolve_command(const std::string& name,
+                                      const std::optional<std::string>& path);
 Expected<std::string> resolve_command(const std::string& name);
+// The one line a spawn failure is reported with.
+Error spawn_error(const std::string& program, int err);
 
 }  // namespace knext

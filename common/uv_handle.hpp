@@ -1,30 +1,28 @@
 #pragma once
-#include <unistd.h>
 #include <uv.h>
 
 #include <functional>
 #include <memory>
 
+#include "common/expected.hpp"
+
 namespace knext {
 
-// Owns a libuv loop; runs pending close callbacks before closing it.
+// Owns a libuv loop; runs pending close callbacks before closing it. Declare what the loop's
+// callbacks touch before the loop, so it outlives the last pass in the destructor.
 class UvLoop {
  public:
-  UvLoop() : loop_(std::make_unique<uv_loop_t>()) { uv_loop_init(loop_.get()); }
-  ~UvLoop() {
-    // Close callbacks free the handles; a cancelled thread-pool job (page-cache prewarm) ends
-    // at its next check and frees itself from the loop. Give those a few ms, never a wait on
-    // a hung read.
-    for (int i = 0; i < 50 && uv_loop_close(loop_.get()) == UV_EBUSY; ++i) {
-      if (uv_run(loop_.get(), UV_RUN_NOWAIT) != 0) usleep(1000);
-    }
-  }
+  UvLoop();
+  ~UvLoop();
   UvLoop(const UvLoop&) = delete;
   UvLoop& operator=(const UvLoop&) = delete;
   uv_loop_t* get() { return loop_.get(); }
+  // uv_loop_init's result: a loop that failed to start must not be run.
+  Status init_status() const;
 
  private:
   std::unique_ptr<uv_loop_t> loop_;
+  int init_rc_ = 0;
 };
 
 // Owns one libuv handle. libuv frees nothing itself and needs the memory until the close
@@ -43,6 +41,7 @@ class UvHandle {
   uv_handle_t* base() { return reinterpret_cast<uv_handle_t*>(handle_.get()); }
   // Call after the handle's uv_*_init succeeded; only initialised handles need uv_close.
   void mark_initialized() { initialized_ = true; }
+  bool initialized() const { return initialized_; }
 
   void close() {
     if (!handle_) return;
@@ -62,10 +61,12 @@ class UvHandle {
 // A timer whose callback is a std::function.
 class Timer {
  public:
+  // A timer whose uv_timer_init failed logs that once and never fires.
   explicit Timer(uv_loop_t* loop);
   void start(uint64_t timeout_ms, uint64_t repeat_ms, std::function<void()> on_fire);
   void stop();
   bool active();
+  bool ready() const;  // uv_timer_init succeeded
 
  private:
   UvHandle<uv_timer_t> handle_;

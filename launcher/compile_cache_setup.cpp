@@ -15,7 +15,6 @@
 #include "common/spawn.hpp"
 
 namespace knext {
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -27,23 +26,17 @@ struct MaintenanceResult {
 
 }  // namespace
 
-CompileCacheSetup prepare_compile_cache(const Config& config, std::vector<std::string>& env) {
+CompileCacheSetup prepare_compile_cache(const CachePlan& plan, std::vector<std::string>& env) {
   CompileCacheSetup setup;
-  if (config.compile_cache == CompileCache::kOff) return setup;
-  // auto = postwarm: the fastest first response on the fixture app (README "Post-warm code cache").
-  bool postwarm = config.compile_cache != CompileCache::kNode;
+  if (plan.mode == CompileCache::kOff) return setup;
+  bool postwarm = plan.mode == CompileCache::kPostwarm;
   std::string dir;
-  if (auto own = get_env(env, "NODE_COMPILE_CACHE")) {
-    log::info("compile cache: NODE_COMPILE_CACHE=" + *own + " was set by you; left as it is");
-    dir = *own;
+  if (plan.own_dir) {
+    log::info("compile cache: NODE_COMPILE_CACHE=" + *plan.own_dir +
+              " was set by you; left as it is");
+    dir = *plan.own_dir;
   } else {
-    std::error_code ec;
-    setup.options.cache_dir = config.cache_dir;
-    setup.options.cache_seed = config.cache_seed;
-    setup.options.app_dir = fs::current_path(ec).string();
-    setup.options.app_name = config.app_name;
-    setup.options.max_bytes = config.cache_max_bytes;
-    setup.options.app_uid = config.user ? config.user->uid : getuid();
+    setup.options = plan.options;
     setup.placement = place_compile_cache(setup.options);
     if (setup.placement.source == CacheSource::kNone) {
       log::warn("compile cache off: " + setup.placement.reason);
@@ -78,25 +71,10 @@ EvictionReport evict_for(const CompileCacheSetup& setup) {
   EvictionReport report = evict_old_builds_at(setup.placement.dirs->volume_app.get(),
                                               setup.placement.build_id, setup.options.max_bytes);
   if (!report.error.empty()) {
-    report.error =
-        fs::path(setup.placement.volume_dir).parent_path().string() + ": " + report.error;
+    report.error = std::filesystem::path(setup.placement.volume_dir).parent_path().string() + ": " +
+                   report.error;
   }
   return report;
-}
-
-void count_depth(int dirfd, CacheCount& count, int depth) {
-  auto entries = list_dir(Fd(fcntl(dirfd, F_DUPFD_CLOEXEC, 0)));
-  if (!entries) return;
-  for (const auto& entry : *entries) {
-    struct stat st {};
-    if (fstatat(dirfd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (S_ISDIR(st.st_mode) && depth < 4) {
-      if (auto sub = open_dir_at(dirfd, entry.name)) count_depth(sub->get(), count, depth + 1);
-    } else if (S_ISREG(st.st_mode) && st.st_size > 0) {  // 0-byte files are leaked temps
-      ++count.entries;
-      count.bytes += static_cast<uint64_t>(st.st_size);
-    }
-  }
 }
 
 }  // namespace
@@ -133,8 +111,14 @@ void start_cache_maintenance(uv_loop_t* loop, const CompileCacheSetup& setup) {
 }
 
 CacheCount count_cache_at(int dir_fd) {
+  // Node's entries sit a level or two below its directory; anything far deeper is not its.
+  constexpr int kCacheDepth = 4;
   CacheCount count;
-  count_depth(dir_fd, count, 0);
+  for_each_file_at(dir_fd, kCacheDepth, [&](const std::string&, const struct stat& st) {
+    if (st.st_size == 0) return;  // 0-byte files are leaked temps
+    ++count.entries;
+    count.bytes += static_cast<uint64_t>(st.st_size);
+  });
   return count;
 }
 

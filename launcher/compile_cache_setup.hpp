@@ -2,6 +2,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,13 @@
 
 namespace knext {
 
+// The cache's inputs, decided by the launch plan (launcher/launch_plan.hpp).
+struct CachePlan {
+  CompileCache mode = CompileCache::kOff;  // kOff, kNode or kPostwarm
+  std::optional<std::string> own_dir;      // NODE_COMPILE_CACHE the user set: left as it is
+  CacheOptions options;
+};
+
 struct CompileCacheSetup {
   CompileCache mode = CompileCache::kOff;  // what is actually used
   CacheOptions options;
@@ -19,7 +27,7 @@ struct CompileCacheSetup {
 
 // Chooses the cache directory (cheap: runs before the spawn) and sets NODE_COMPILE_CACHE in the
 // child's environment. A NODE_COMPILE_CACHE the user set is left alone. Logs one line.
-CompileCacheSetup prepare_compile_cache(const Config& config, std::vector<std::string>& env);
+CompileCacheSetup prepare_compile_cache(const CachePlan& plan, std::vector<std::string>& env);
 
 // After the spawn, on the libuv thread pool: seeds the volume from the image's cache, marks the
 // build as used, removes node's leaked temp files and evicts old builds over the cap.

@@ -19,16 +19,21 @@ Expected<std::unique_ptr<ControlChannel>> ControlChannel::create(uv_loop_t* loop
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     return Error{std::string("control socketpair: ") + std::strerror(errno)};
   }
-  return std::make_unique<ControlChannel>(loop, Fd(fds[0]), Fd(fds[1]));
+  Fd parent_end(fds[0]);
+  auto channel = std::make_unique<ControlChannel>(Fd(fds[1]));
+  if (int rc = uv_pipe_init(loop, channel->pipe_.get(), 0); rc != 0) {
+    return Error{std::string("control channel: ") + uv_strerror(rc)};
+  }
+  channel->pipe_.mark_initialized();
+  if (int rc = uv_pipe_open(channel->pipe_.get(), parent_end.get()); rc != 0) {
+    return Error{std::string("control channel: ") + uv_strerror(rc)};
+  }
+  parent_end.release();  // the pipe owns it now
+  channel->pipe_.get()->data = channel.get();
+  return channel;
 }
 
-ControlChannel::ControlChannel(uv_loop_t* loop, Fd parent_end, Fd child_end)
-    : child_end_(std::move(child_end)) {
-  uv_pipe_init(loop, pipe_.get(), 0);
-  pipe_.mark_initialized();
-  uv_pipe_open(pipe_.get(), parent_end.release());
-  pipe_.get()->data = this;
-}
+ControlChannel::ControlChannel(Fd child_end) : child_end_(std::move(child_end)) {}
 
 ControlChannel::~ControlChannel() {
   pipe_.get()->data = nullptr;

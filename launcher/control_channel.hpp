@@ -20,7 +20,7 @@ class ControlChannel {
   using OnClosed = std::function<void()>;
 
   static Expected<std::unique_ptr<ControlChannel>> create(uv_loop_t* loop);
-  ControlChannel(uv_loop_t* loop, Fd parent_end, Fd child_end);
+  explicit ControlChannel(Fd child_end);  // use create()
   ~ControlChannel();
   ControlChannel(const ControlChannel&) = delete;
   ControlChannel& operator=(const ControlChannel&) = delete;

@@ -11,7 +11,6 @@
 #include "cachewarm/page_cache/nft_trace.hpp"
 #include "cachewarm/page_cache/page_cache_residency.hpp"
 #include "common/log.hpp"
-#include "common/spawn.hpp"
 #include "launcher/pages_recording.hpp"
 
 namespace knext {
@@ -87,13 +86,10 @@ BinaryTargets choose_binary_targets(const std::string& binary, const std::string
   return {whole_files({binary}), "the whole binary (" + baked.why_not + ")"};
 }
 
-std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Config& config,
+std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const LaunchPlan& plan,
                                                        const CachePlacement& cache, uid_t uid,
                                                        Timeline& timeline) {
-  auto binary = resolve_command(effective_command(config).front());
-  if (!binary) return nullptr;
-  std::error_code ec;
-  std::string app_dir = std::filesystem::current_path(ec).string();
+  if (!plan.binary) return nullptr;
   auto source = std::make_shared<std::string>();
   PrewarmOptions options;
   options.parallelism = 1;
@@ -105,7 +101,7 @@ std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Co
   // No residency check here: a warm node binary is only partly resident (the part node
   // touches), and queueing what is cached costs a pool thread only a few ms.
   prewarm->start(
-      [binary = *binary, app_dir, cache, uid, source] {
+      [binary = *plan.binary, app_dir = plan.app_dir, cache, uid, source] {
         auto chosen = choose_binary_targets(binary, app_dir, cache, uid);
         *source = std::move(chosen.source);
         return std::move(chosen.targets);
@@ -118,10 +114,8 @@ std::unique_ptr<PageCachePrewarm> start_binary_prewarm(uv_loop_t* loop, const Co
   return prewarm;
 }
 
-std::unique_ptr<PageCachePrewarm> start_files_prewarm(uv_loop_t* loop, const Config& config,
+std::unique_ptr<PageCachePrewarm> start_files_prewarm(uv_loop_t* loop, const LaunchPlan& plan,
                                                       Timeline& timeline) {
-  std::error_code ec;
-  std::string app_dir = std::filesystem::current_path(ec).string();
   auto source = std::make_shared<std::string>();
   PrewarmOptions options;
   // WILLNEED, not read copies: as good on cold and slow storage, and on a warm page cache
@@ -129,7 +123,7 @@ std::unique_ptr<PageCachePrewarm> start_files_prewarm(uv_loop_t* loop, const Con
   options.method = PrewarmMethod::kAdvise;
   auto prewarm = std::make_unique<PageCachePrewarm>(loop, options);
   prewarm->start(
-      [app_dir, warm_paths = effective_warm_paths(config), source] {
+      [app_dir = plan.app_dir, warm_paths = plan.warm.paths, source] {
         auto list = choose_files(app_dir, warm_paths);
         *source = list.source;
         if (already_cached(list.files)) {
@@ -150,30 +144,21 @@ std::unique_ptr<PageCachePrewarm> start_files_prewarm(uv_loop_t* loop, const Con
   return prewarm;
 }
 
-bool prewarms_node(const Config& config) {
-  // The lists are node's files; as a plain init for anything else this would only cost time.
-  return config.prewarm_fs && (runs_node(config) || config.gate != GateMode::kAuto);
-}
-
 }  // namespace
 
-FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, const CachePlacement& cache,
+FsPrewarm start_fs_prewarm(uv_loop_t* loop, const LaunchPlan& plan, const CachePlacement& cache,
                            uid_t uid, Timeline& timeline) {
-  if (!prewarms_node(config)) return {};
+  if (!plan.prewarm_fs) return {};
   FsPrewarm prewarm;
-  prewarm.binary = start_binary_prewarm(loop, config, cache, uid, timeline);
-  prewarm.files = start_files_prewarm(loop, config, timeline);
+  prewarm.binary = start_binary_prewarm(loop, plan, cache, uid, timeline);
+  prewarm.files = start_files_prewarm(loop, plan, timeline);
   return prewarm;
 }
 
-void record_node_pages(uv_loop_t* loop, const Config& config, const CachePlacement& cache,
+void record_node_pages(uv_loop_t* loop, const LaunchPlan& plan, const CachePlacement& cache,
                        uid_t uid, pid_t child) {
-  if (cache.volume_dir.empty() || !prewarms_node(config)) return;
-  auto binary = resolve_command(effective_command(config).front());
-  if (!binary) return;
-  std::error_code ec;
-  record_pages_on_volume(loop, cache, uid, std::filesystem::current_path(ec).string(), *binary,
-                         child);
+  if (cache.volume_dir.empty() || !plan.prewarm_fs || !plan.binary) return;
+  record_pages_on_volume(loop, cache, uid, plan.app_dir, *plan.binary, child);
 }
 
 }  // namespace knext

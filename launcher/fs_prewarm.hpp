@@ -8,7 +8,7 @@
 #include "cachewarm/compile_cache/cache_placement.hpp"
 #include "cachewarm/page_cache/page_cache_prewarm.hpp"
 #include "common/timeline.hpp"
-#include "launcher/config.hpp"
+#include "launcher/launch_plan.hpp"
 
 namespace knext {
 
@@ -28,12 +28,13 @@ struct FsPrewarm {
 // `cache`: this build's directory on the cache volume (cache.volume_dir may be empty), where a
 // first start records node's pages when the app has none (launcher/pages_recording.hpp); its
 // files are trusted only when owned by `uid` (node's) or root.
-FsPrewarm start_fs_prewarm(uv_loop_t* loop, const Config& config, const CachePlacement& cache,
+FsPrewarm start_fs_prewarm(uv_loop_t* loop, const LaunchPlan& plan, const CachePlacement& cache,
                            uid_t uid, Timeline& timeline);
 
 // Once node is warm: records its pages on the volume for the next cold start, if neither the app
-// nor the volume has them (launcher/pages_recording.hpp). Nothing when the prewarm is off.
-void record_node_pages(uv_loop_t* loop, const Config& config, const CachePlacement& cache,
+// nor the volume has them (launcher/pages_recording.hpp). Nothing when the prewarm is off
+// (plan.prewarm_fs).
+void record_node_pages(uv_loop_t* loop, const LaunchPlan& plan, const CachePlacement& cache,
                        uid_t uid, pid_t child);
 
 }  // namespace knext

@@ -30,7 +30,8 @@ Expected<std::string> find_hook(const std::string& configured) {
   return Error{"knext-hook.cjs not found (looked in " + looked + ")"};
 }
 
-void inject_hook(std::vector<std::string>& env, const std::string& hook_path, int control_fd) {
+std::vector<std::pair<std::string, std::string>> hook_env(const std::vector<std::string>& env,
+                                                          const std::string& hook_path) {
   std::string quoted = "\"";
   for (char ch : hook_path) {
     if (ch == '"' || ch == '\\') quoted.push_back('\\');
@@ -40,9 +41,7 @@ void inject_hook(std::vector<std::string>& env, const std::string& hook_path, in
   std::string options = get_env(env, "NODE_OPTIONS").value_or("");
   if (!options.empty()) options += " ";
   options += "--require " + quoted;
-  set_env(env, "NODE_OPTIONS", options);
-  set_env(env, "KNEXT_CONTROL_FD", std::to_string(control_fd));
-  set_env(env, "KNEXT_GATE", "handoff");
+  return {{"NODE_OPTIONS", options}, {"KNEXT_GATE", "handoff"}};
 }
 
 }  // namespace knext

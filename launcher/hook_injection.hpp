@@ -1,5 +1,6 @@
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/expected.hpp"
@@ -10,7 +11,9 @@ namespace knext {
 // dir, else the source tree's runtime/ (for a build directory inside the checkout).
 Expected<std::string> find_hook(const std::string& configured);
 
-// Adds `--require "<hook>"` after whatever NODE_OPTIONS the user set, and the control settings.
-void inject_hook(std::vector<std::string>& env, const std::string& hook_path, int control_fd);
+// The variables that make node load the hook: `--require "<hook>"` after whatever NODE_OPTIONS
+// the user set in `env`, and KNEXT_GATE. KNEXT_CONTROL_FD is added at each spawn.
+std::vector<std::pair<std::string, std::string>> hook_env(const std::vector<std::string>& env,
+                                                          const std::string& hook_path);
 
 }  // namespace knext

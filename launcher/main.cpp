@@ -9,6 +9,7 @@
 #include "common/timeline.hpp"
 #include "common/version.hpp"
 #include "launcher/config.hpp"
+#include "launcher/launch_plan.hpp"
 #include "launcher/prewarm.hpp"
 #include "launcher/run.hpp"
 #include "launcher/signals.hpp"
@@ -51,6 +52,13 @@ int main(int argc, char** argv) {
   knext::Timeline timeline;
   timeline.mark_exec();
   timeline.mark("config-parsed");
-  if (config->mode == knext::Mode::kPrewarm) return knext::run_prewarm(*config, timeline);
-  return knext::run_supervised(*config, timeline);
+  if (config->mode == knext::Mode::kPrewarm) {
+    return knext::run_prewarm(*config, knext::real_launch_inputs(), timeline);
+  }
+  auto plan = knext::plan_launch(*config, knext::real_launch_inputs());
+  if (!plan) {
+    knext::log::error(plan.error().message);
+    return 2;
+  }
+  return knext::run_supervised(*plan, timeline);
 }

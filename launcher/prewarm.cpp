@@ -4,16 +4,14 @@
 #include <sys/stat.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 
-#include "cachewarm/build_id.hpp"
+#include "cachewarm/dir_ops.hpp"
 #include "cachewarm/page_cache/manifest.hpp"
 #include "cachewarm/page_cache/mapped_pages_file.hpp"
 #include "common/clock.hpp"
 #include "common/log.hpp"
-#include "common/loopback.hpp"
 #include "launcher/compile_cache_setup.hpp"
 #include "launcher/run.hpp"
 
@@ -22,15 +20,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using Snapshot = std::map<std::string, fs::file_time_type>;
+// Each cache file's mtime: a file written again on the check run is an entry compiled again.
+using Snapshot = std::map<std::string, std::pair<time_t, long>>;
 
 Snapshot snapshot(const std::string& dir) {
+  constexpr int kDepth = 16;
   Snapshot files;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::error_code entry_ec;
-    if (it->is_regular_file(entry_ec)) files[it->path().string()] = it->last_write_time(entry_ec);
-  }
+  for_each_file(dir, kDepth, [&](const std::string& path, const struct stat& st) {
+    files[path] = {st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+  });
   return files;
 }
 
@@ -71,48 +69,24 @@ int fail(const std::string& message) {
 
 }  // namespace
 
-int run_prewarm(const Config& config, Timeline& timeline) {
+int run_prewarm(const Config& config, const LaunchInputs& inputs, Timeline& timeline) {
+  auto plan = plan_prewarm(config, inputs);
+  if (!plan) return fail(plan.error().message);
   std::error_code ec;
   fs::create_directories(config.cache_seed, ec);
   if (ec) return fail("cannot create " + config.cache_seed + ": " + ec.message());
   // The seed is read by the app's uid at run time; nobody else may write it.
   chmod(config.cache_seed.c_str(), 0755);
 
-  // The build step usually has no PORT; any free loopback port will do for warming.
-  if (std::getenv("PORT") == nullptr) {
-    auto port = free_loopback_port();
-    if (!port) return fail(port.error().message);
-    setenv("PORT", std::to_string(*port).c_str(), 1);
-  }
-  setenv("HOSTNAME", "127.0.0.1", 1);
-
-  Config run = config;
-  run.mode = Mode::kRun;
-  run.cache_dir = config.cache_seed;  // written like a volume, read later as the seed
-  run.cache_seed.clear();
-  run.gate = GateMode::kHandoff;
-  run.warm_fail = WarmFail::kExit;
-  run.admin_port = 0;
-  run.warm_bake = true;  // every route before the flush; the warm-up record written
-  if (run.compile_cache == CompileCache::kOff)
-    return fail("--compile-cache=off leaves nothing to bake");
-
-  // The hook records the files node loaded up to the flush: the page-cache prewarm's list.
-  std::string app_dir = fs::current_path(ec).string();
-  std::string manifest = manifest_path_for(app_dir);
-  setenv("KNEXT_MANIFEST_PATH", manifest.c_str(), 1);
-  setenv("KNEXT_BUILD_ID", read_build_id(app_dir).c_str(), 1);
-
-  PagesRecorder pages{mapped_pages_path_for(app_dir)};
+  const std::string& manifest = plan->manifest_path;
+  PagesRecorder pages{plan->mapped_pages_path};
   auto record_pages = [&pages](pid_t pid) { pages.record(pid); };
 
   auto started = SteadyClock::now();
   std::string dir;
   int code = run_supervised(
-      run, timeline,
+      plan->bake, timeline,
       {.stop_after_flush = true, .compile_cache_dir = &dir, .on_flushed = record_pages});
-  unsetenv("KNEXT_MANIFEST_PATH");
-  unsetenv("KNEXT_BUILD_ID");
   if (code != 0) return fail(fmt::format("the app did not warm up and flush (exit {})", code));
   if (dir.empty()) return fail("no compile cache directory could be used (see the log above)");
   auto baked = count_cache(dir);
@@ -123,7 +97,7 @@ int run_prewarm(const Config& config, Timeline& timeline) {
   // A second start must find every entry: none compiled (and so written) again.
   auto before = snapshot(dir);
   code = run_supervised(
-      run, timeline,
+      plan->check, timeline,
       {.stop_after_flush = true, .compile_cache_dir = &dir, .on_flushed = record_pages});
   if (code != 0) return fail(fmt::format("the check run did not warm up (exit {})", code));
   size_t misses = rewritten(before, snapshot(dir));

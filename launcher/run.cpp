@@ -3,18 +3,16 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <charconv>
-
 #include "common/clock.hpp"
 #include "common/exit_status.hpp"
 #include "common/log.hpp"
-#include "common/loopback.hpp"
+#include "common/spawn.hpp"
 #include "common/uv_handle.hpp"
 #include "launcher/compile_cache_setup.hpp"
 #include "launcher/control_channel.hpp"
 #include "launcher/fs_prewarm.hpp"
-#include "launcher/hook_injection.hpp"
 #include "launcher/init_process.hpp"
+#include "launcher/launch_plan.hpp"
 #include "launcher/restart_policy.hpp"
 #include "launcher/startup_gate.hpp"
 #include "launcher/supervisor.hpp"
@@ -34,21 +32,6 @@ void log_role(InitRole role) {
   }
 }
 
-// The gate actually used: a gate that cannot work here degrades to none and says why once.
-GateMode usable_gate(const Config& config, const std::vector<std::string>& env) {
-  GateMode gate = effective_gate(config);
-  if (gate == GateMode::kNone) return gate;
-  auto port = get_env(env, "PORT");
-  if (!port) {
-    log::warn(
-        fmt::format("PORT is not set, so there is no public port to hold back: gate {} "
-                    "is off",
-                    gate_name(gate)));
-    return GateMode::kNone;
-  }
-  return gate;
-}
-
 // Root in the container is root on the volume: a warning names the way out (main() has already
 // refused it with --refuse-root).
 void warn_if_root(const Config& config) {
@@ -58,61 +41,38 @@ void warn_if_root(const Config& config) {
 
 }  // namespace
 
-Expected<int> public_port_from_env(const std::vector<std::string>& env) {
-  auto text = get_env(env, "PORT");
-  if (!text) return Error{"PORT is not set"};
-  int port = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), port);
-  if (ec != std::errc{} || end != text->data() + text->size() || port < 1 || port > 65535) {
-    return Error{"PORT: '" + *text + "' is not allowed; use a port number from 1 to 65535"};
-  }
-  return port;
-}
-
-int run_supervised(const Config& config, Timeline& timeline, const RunOptions& options) {
+int run_supervised(const LaunchPlan& plan, Timeline& timeline, const RunOptions& options) {
+  const Config& config = plan.config;
   warn_if_root(config);
   InitRole role = become_init();
   log_role(role);
+  if (!plan.gate_note.empty()) log::warn(plan.gate_note);
 
   SpawnRequest request;
-  request.argv = effective_command(config);
-  request.env = current_environment();
+  request.argv = plan.argv;
+  request.env = plan.env;
   request.new_process_group = config.signal_group;
-
-  GateMode gate = usable_gate(config, request.env);
-  if (gate != GateMode::kNone) {
-    auto port = public_port_from_env(request.env);
-    if (!port) {
-      log::error(port.error().message);
-      return 2;
-    }
-  }
-
   request.run_as = config.user;
+  if (plan.binary) request.program = *plan.binary;
 
-  CompileCacheSetup cache = prepare_compile_cache(config, request.env);
+  CompileCacheSetup cache = prepare_compile_cache(plan.cache, request.env);
 
-  UvLoop loop;
+  // Before the loop: ~UvLoop runs the last callbacks (pool jobs write into the state).
   LaunchState state;
+  UvLoop loop;
+  if (auto ready = loop.init_status(); !ready) {
+    log::error(ready.error().message);
+    return 1;
+  }
   state.compile_cache_dir = cache.placement.path;
   if (options.compile_cache_dir != nullptr) *options.compile_cache_dir = cache.placement.path;
   if (int fd = cache.placement.node_dir_fd(); fd >= 0) request.inherit_fds.push_back(fd);
   state.timeline = &timeline;
+  GateMode gate = plan.gate;
   state.gate_mode = gate_name(gate);
-  std::string hook_path;
-  if (gate == GateMode::kHandoff) {
-    auto hook = find_hook(config.hook_path);
-    if (!hook) {
-      log::warn(hook.error().message + "; the gate is off, the app starts ungated");
-      gate = GateMode::kNone;
-      state.gate_mode = gate_name(gate);
-    } else {
-      hook_path = *hook;
-    }
-  }
-  int public_port = gate != GateMode::kNone ? *public_port_from_env(request.env) : 0;
+  const int public_port = plan.public_port;
+  const int internal_port = plan.internal_port;
   std::unique_ptr<ProxyGate> proxy;
-  int internal_port = 0;
 
   int code = 0;
   {
@@ -129,6 +89,9 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
       SpawnRequest attempt = request;
       startup.reset();
       channel.reset();
+      auto add_gate_env = [&] {
+        for (const auto& [name, value] : plan.gate_env) set_env(attempt.env, name, value);
+      };
       if (gate == GateMode::kHandoff) {
         auto created = ControlChannel::create(loop.get());
         if (!created) {
@@ -137,40 +100,37 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
           state.gate_mode = gate_name(gate);
         } else {
           channel = std::move(*created);
-          inject_hook(attempt.env, hook_path, channel->child_fd());
+          add_gate_env();
+          set_env(attempt.env, "KNEXT_CONTROL_FD", std::to_string(channel->child_fd()));
           attempt.inherit_fds.push_back(channel->child_fd());
         }
       }
       if (gate == GateMode::kProxy) {
         proxy = std::make_unique<ProxyGate>(loop.get(), config.ready_path);
-        auto internal = free_loopback_port();
-        auto listening =
-            internal ? proxy->listen("0.0.0.0", public_port) : Status(internal.error());
-        if (!listening) {
+        if (auto listening = proxy->listen("0.0.0.0", public_port); !listening) {
           if (!first_start) return Error{"proxy gate: " + listening.error().message, 1};
           log::warn(listening.error().message + "; the proxy gate is off, the app starts ungated");
           proxy.reset();
           gate = GateMode::kNone;
           state.gate_mode = gate_name(gate);
         } else {
-          internal_port = *internal;
           if (first_start) {
             log::info(fmt::format("proxy gate: listening on public port {}, at most {} connections",
                                   proxy->port(), proxy->max_connections()));
           }
-          set_env(attempt.env, "PORT", std::to_string(internal_port));
-          set_env(attempt.env, "HOSTNAME", "127.0.0.1");
+          add_gate_env();
         }
       }
       state.gate_open = gate == GateMode::kNone;
-      startup = std::make_unique<StartupGate>(loop.get(), config, timeline, state, supervisor);
+      startup =
+          std::make_unique<StartupGate>(loop.get(), config, plan.warm, timeline, state, supervisor);
       if (options.stop_after_flush) startup->keep_closed_after_flush();
       bool record_pages = first_start && !options.stop_after_flush;
       startup->on_flushed([&, record_pages] {
         after_cache_flush(loop.get(), cache, state);
         if (options.on_flushed) options.on_flushed(supervisor.child_pid());
         if (record_pages) {
-          record_node_pages(loop.get(), config, cache.placement, cache.options.app_uid,
+          record_node_pages(loop.get(), plan, cache.placement, cache.options.app_uid,
                             supervisor.child_pid());
         }
         if (options.stop_after_flush) {
@@ -230,13 +190,19 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
       log::error(first.error().message);
       return first.error().code;
     }
+    if (!plan.binary) {
+      int err = plan.binary.error().code;
+      log::error(fmt::format("{} (exit {})", spawn_error(plan.argv.front(), err).message,
+                             exit_code_from_spawn_errno(err)));
+      return exit_code_from_spawn_errno(err);
+    }
     auto started = supervisor.start(*first);
     if (!started) {
       log::error(fmt::format("{} (exit {})", started.error().message, started.error().code));
       return started.error().code;
     }
     auto fs_prewarm =
-        start_fs_prewarm(loop.get(), config, cache.placement, cache.options.app_uid, timeline);
+        start_fs_prewarm(loop.get(), plan, cache.placement, cache.options.app_uid, timeline);
     start_cache_maintenance(loop.get(), cache);
     std::unique_ptr<AdminServer> admin;
     if (config.admin_port != 0) {

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "common/timeline.hpp"
-#include "launcher/config.hpp"
+#include "launcher/launch_plan.hpp"
 
 namespace knext {
 
@@ -18,7 +18,7 @@ struct RunOptions {
   std::function<void(pid_t)> on_flushed;
 };
 
-// The default mode: supervise the command as init. Returns the process exit code.
-int run_supervised(const Config& config, Timeline& timeline, const RunOptions& options = {});
+// The default mode: supervise the planned command as init. Returns the process exit code.
+int run_supervised(const LaunchPlan& plan, Timeline& timeline, const RunOptions& options = {});
 
 }  // namespace knext

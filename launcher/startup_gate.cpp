@@ -16,10 +16,11 @@ constexpr int kStartupFailedExit = 1;
 constexpr uint64_t kFlushWaitMs = 2'000;
 }  // namespace
 
-StartupGate::StartupGate(uv_loop_t* loop, const Config& config, Timeline& timeline,
-                         LaunchState& state, Supervisor& supervisor)
+StartupGate::StartupGate(uv_loop_t* loop, const Config& config, const WarmUpPlan& warm,
+                         Timeline& timeline, LaunchState& state, Supervisor& supervisor)
     : loop_(loop),
       config_(config),
+      warm_(warm),
       timeline_(timeline),
       state_(state),
       supervisor_(supervisor),
@@ -31,15 +32,13 @@ StartupGate::StartupGate(uv_loop_t* loop, const Config& config, Timeline& timeli
 StartupGate::~StartupGate() = default;
 
 void StartupGate::prepare_warmup() {
-  for (const auto& path : effective_warm_paths(config_)) {
+  for (const auto& path : warm_.paths) {
     WarmPathStatus status;
     status.path = path;
     state_.warm_paths.push_back(std::move(status));
   }
-  std::error_code ec;
-  bool auto_mode = effective_warm_auto(config_, std::filesystem::current_path(ec).string());
   std::vector<std::string> args;
-  if (auto_mode) {
+  if (warm_.auto_discover) {
     args.emplace_back("--auto");
     state_.background.state = "pending";
   }
@@ -76,6 +75,7 @@ void StartupGate::prepare_warmup() {
     }
   };
   warmup_->run_as(config_.user);
+  warmup_->use_env(warm_.worker_env);
   if (auto prepared = warmup_->prepare(std::move(callbacks)); !prepared) {
     log::warn(prepared.error().message + "; warm paths will be reported as failed");
   }

@@ -9,6 +9,7 @@
 #include "common/uv_handle.hpp"
 #include "launcher/config.hpp"
 #include "launcher/control_channel.hpp"
+#include "launcher/launch_plan.hpp"
 #include "launcher/port_check.hpp"
 #include "launcher/supervisor.hpp"
 #include "probes/gate/proxy_gate.hpp"
@@ -21,8 +22,8 @@ namespace knext {
 // the hook, warms it, asks node to flush its compile cache, then opens the public port.
 class StartupGate {
  public:
-  StartupGate(uv_loop_t* loop, const Config& config, Timeline& timeline, LaunchState& state,
-              Supervisor& supervisor);
+  StartupGate(uv_loop_t* loop, const Config& config, const WarmUpPlan& warm, Timeline& timeline,
+              LaunchState& state, Supervisor& supervisor);
   ~StartupGate();
   StartupGate(const StartupGate&) = delete;
   StartupGate& operator=(const StartupGate&) = delete;
@@ -55,6 +56,7 @@ class StartupGate {
 
   uv_loop_t* loop_;
   const Config& config_;
+  const WarmUpPlan& warm_;
   Timeline& timeline_;
   LaunchState& state_;
   Supervisor& supervisor_;

@@ -31,7 +31,11 @@ Status Supervisor::start(const SpawnRequest& request) {
   signal_handles_.reserve(signals.size());
   for (int signum : signals) {
     auto& handle = signal_handles_.emplace_back();
-    if (uv_signal_init(loop_, handle.get()) != 0) continue;
+    if (int rc = uv_signal_init(loop_, handle.get()); rc != 0) {
+      log::warn(fmt::format("cannot handle {} ({}); it will not be forwarded", signal_name(signum),
+                            uv_strerror(rc)));
+      continue;
+    }
     handle.mark_initialized();
     handle.get()->data = this;
     auto callback = [](uv_signal_t* h, int sig) {

@@ -34,10 +34,18 @@ Status WarmUp::prepare(Callbacks callbacks) {
   Fd out_read(out_fds[0]);
   Fd out_write(out_fds[1]);
 
+  auto uv_failed = [](int rc) {
+    return Error{std::string("warm-up worker pipe: ") + uv_strerror(rc)};
+  };
+  if (int rc = uv_pipe_init(loop_, to_worker_.get(), 0); rc != 0) return uv_failed(rc);
+  to_worker_.mark_initialized();
+  if (int rc = uv_pipe_init(loop_, from_worker_.get(), 0); rc != 0) return uv_failed(rc);
+  from_worker_.mark_initialized();
+
   SpawnRequest request;
   request.argv = {self_command(), std::string(kWarmWorkerFlag)};
   request.argv.insert(request.argv.end(), args_.begin(), args_.end());
-  request.env = current_environment();
+  request.env = env_ ? *env_ : current_environment();
   request.stdin_fd = in_read.get();
   request.stdout_fd = out_write.get();
   request.run_as = run_as_;
@@ -45,14 +53,13 @@ Status WarmUp::prepare(Callbacks callbacks) {
   if (!pid) return Error{"warm-up worker: " + pid.error().message};
   worker_ = *pid;
 
-  uv_pipe_init(loop_, to_worker_.get(), 0);
-  to_worker_.mark_initialized();
-  uv_pipe_open(to_worker_.get(), in_write.release());
-  uv_pipe_init(loop_, from_worker_.get(), 0);
-  from_worker_.mark_initialized();
-  uv_pipe_open(from_worker_.get(), out_read.release());
+  // On a failure here the destructor's cancel() kills the worker.
+  if (int rc = uv_pipe_open(to_worker_.get(), in_write.get()); rc != 0) return uv_failed(rc);
+  in_write.release();  // the pipe owns it now
+  if (int rc = uv_pipe_open(from_worker_.get(), out_read.get()); rc != 0) return uv_failed(rc);
+  out_read.release();
   from_worker_.get()->data = this;
-  uv_read_start(
+  int reading = uv_read_start(
       reinterpret_cast<uv_stream_t*>(from_worker_.get()),
       [](uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
         auto* self = static_cast<WarmUp*>(h->data);
@@ -66,6 +73,7 @@ Status WarmUp::prepare(Callbacks callbacks) {
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         if (auto* self = static_cast<WarmUp*>(s->data)) self->on_read(nread, buf);
       });
+  if (reading != 0) return uv_failed(reading);
   return ok_status();
 }
 

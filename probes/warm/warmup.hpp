@@ -35,6 +35,8 @@ class WarmUp {
 
   // The worker drops to this user (--user) before its exec. Call before prepare().
   void run_as(std::optional<RunAs> who) { run_as_ = std::move(who); }
+  // The worker's whole environment ("NAME=value"); by default the launcher's own.
+  void use_env(std::vector<std::string> env) { env_ = std::move(env); }
   // Spawns the worker and listens to it; the error says why warm-up cannot run.
   Status prepare(Callbacks callbacks);
   void start(const std::string& host, int port, std::chrono::milliseconds timeout, int repeat,
@@ -55,6 +57,7 @@ class WarmUp {
   uv_loop_t* loop_;
   std::vector<std::string> args_;
   std::optional<RunAs> run_as_;
+  std::optional<std::vector<std::string>> env_;
   pid_t worker_ = -1;
   UvHandle<uv_pipe_t> to_worker_;
   UvHandle<uv_pipe_t> from_worker_;
