@@ -163,7 +163,11 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
         }
       }
       state.gate_open = gate == GateMode::kNone;
-      startup = std::make_unique<StartupGate>(loop.get(), config, timeline, state, supervisor);
+      startup =
+          std::make_unique<StartupGate>(loop.get(), config, timeline, state,
+                                        [&supervisor](const std::string& reason, int exit_code) {
+                                          supervisor.request_shutdown(reason, exit_code);
+                                        });
       bool record_pages = first_start && !options.stop_after_flush;
       startup->on_flushed([&, record_pages] {
         after_cache_flush(loop.get(), cache, state);
@@ -182,9 +186,9 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
       state.child_running = true;
       if (channel) {
         channel->close_child_end();
-        startup->start_handoff(std::move(channel), public_port);
+        startup->start_handoff(std::move(channel), public_port, supervisor.child_pid());
       }
-      if (proxy) startup->start_proxy(*proxy, internal_port);
+      if (proxy) startup->start_proxy(*proxy, internal_port, supervisor.child_pid());
     };
 
     RestartPolicy policy(config.restart, config.restart_max, config.restart_window);
@@ -195,6 +199,9 @@ int run_supervised(const Config& config, Timeline& timeline, const RunOptions& o
       state.gate_open = false;
       if (proxy) proxy->close_listener();
       startup->child_exited();
+    });
+    supervisor.on_shutdown([&] {
+      if (startup) startup->shutting_down();
     });
     supervisor.on_gone(
         [&](int wait_status) -> std::optional<std::chrono::milliseconds> {
