@@ -58,6 +58,17 @@ const Log* log_at(const Commands& commands, Level level) {
   return nullptr;
 }
 
+// The warm-up command in `commands`, checked field by field.
+void check_warmup(const Commands& commands, int port, std::chrono::milliseconds left, int pid) {
+  const auto* warm = find<StartWarmup>(commands);
+  REQUIRE(warm != nullptr);
+  CHECK(warm->host == "127.0.0.1");
+  CHECK(warm->port == port);
+  CHECK(warm->time_left == left);
+  CHECK(warm->repeat == 8);
+  CHECK(warm->node_pid == pid);
+}
+
 WarmPathStatus path_status(const std::string& path, WarmState state, long http, bool holds) {
   WarmPathStatus s;
   s.path = path;
@@ -130,13 +141,7 @@ TEST_CASE("gate machine: hello marks the hook and names node's pid for the warm-
   auto listening = m.handle(HookListening{"127.0.0.1", 40'001, "", true}, 1'100);
   REQUIRE(phase_mark(listening, "server-listening-internal") != nullptr);
   CHECK(phase_mark(listening, "server-listening-internal")->detail == "127.0.0.1:40001");
-  const auto* warm = find<StartWarmup>(listening);
-  REQUIRE(warm != nullptr);
-  CHECK(warm->host == "127.0.0.1");
-  CHECK(warm->port == 40'001);
-  CHECK(warm->time_left == 59'000ms);
-  CHECK(warm->repeat == 8);
-  CHECK(warm->node_pid == 5151);
+  check_warmup(listening, 40'001, 59'000ms, 5151);
   CHECK(m.phase() == Phase::kWarming);
 }
 
@@ -502,12 +507,7 @@ TEST_CASE("gate machine: proxy warms the internal port at once and opens without
   StartupGateMachine m(s);
   auto started = m.handle(Started{4242}, 100);
   CHECK(find<StartDeadline>(started) == nullptr);
-  const auto* warm = find<StartWarmup>(started);
-  REQUIRE(warm != nullptr);
-  CHECK(warm->host == "127.0.0.1");
-  CHECK(warm->port == 40'000);
-  CHECK(warm->time_left == 60'000ms);
-  CHECK(warm->node_pid == 4242);
+  check_warmup(started, 40'000, 60'000ms, 4242);
   m.handle(WarmPath{path_status("/", WarmState::kOk, 200, false)}, 600);
   m.handle(WarmPath{path_status("/about", WarmState::kOk, 200, false)}, 600);
   auto released = m.handle(WarmGateReleased{}, 610);
