@@ -106,15 +106,15 @@ void StartupGate::start_proxy(ProxyGate& gate, int internal_port, pid_t child) {
 }
 
 void StartupGate::child_exited() {
-  if (machine_) feed(gate::ChildExited{});
+  feed(gate::ChildExited{});
 }
 
 void StartupGate::shutting_down() {
-  if (machine_) feed(gate::ShuttingDown{});
+  feed(gate::ShuttingDown{});
 }
 
 void StartupGate::feed(gate::Event event) {
-  if (!machine_) return;
+  if (!machine_) return;  // never started (no gate): nothing to decide
   pending_.push_back(std::move(event));
   if (feeding_) return;
   feeding_ = true;
