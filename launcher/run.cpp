@@ -123,7 +123,10 @@ int run_supervised(const LaunchPlan& plan, Timeline& timeline, const RunOptions&
       }
       state.gate_open = gate == GateMode::kNone;
       startup =
-          std::make_unique<StartupGate>(loop.get(), config, plan.warm, timeline, state, supervisor);
+          std::make_unique<StartupGate>(loop.get(), config, plan.warm, timeline, state,
+                                        [&supervisor](const std::string& reason, int exit_code) {
+                                          supervisor.request_shutdown(reason, exit_code);
+                                        });
       if (options.stop_after_flush) startup->keep_closed_after_flush();
       bool record_pages = first_start && !options.stop_after_flush;
       startup->on_flushed([&, record_pages] {
@@ -143,9 +146,9 @@ int run_supervised(const LaunchPlan& plan, Timeline& timeline, const RunOptions&
       state.child_running = true;
       if (channel) {
         channel->close_child_end();
-        startup->start_handoff(std::move(channel), public_port);
+        startup->start_handoff(std::move(channel), public_port, supervisor.child_pid());
       }
-      if (proxy) startup->start_proxy(*proxy, internal_port);
+      if (proxy) startup->start_proxy(*proxy, internal_port, supervisor.child_pid());
     };
 
     RestartPolicy policy(config.restart, config.restart_max, config.restart_window);
@@ -156,6 +159,9 @@ int run_supervised(const LaunchPlan& plan, Timeline& timeline, const RunOptions&
       state.gate_open = false;
       if (proxy) proxy->close_listener();
       startup->child_exited();
+    });
+    supervisor.on_shutdown([&] {
+      if (startup) startup->shutting_down();
     });
     supervisor.on_gone(
         [&](int wait_status) -> std::optional<std::chrono::milliseconds> {

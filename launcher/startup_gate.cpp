@@ -1,47 +1,59 @@
 #include "launcher/startup_gate.hpp"
-
-#include <fmt/format.h>
-
-#include <algorithm>
-#include <filesystem>
-
 #include "common/clock.hpp"
 #include "common/log.hpp"
 
 namespace knext {
 namespace {
-// The launcher's own exit code when it stops the app because warm-up failed (--warm-fail=exit)
-// or the server never listened.
-constexpr int kStartupFailedExit = 1;
-constexpr uint64_t kFlushWaitMs = 2'000;
+
+std::optional<gate::Event> hook_event(const HookMessage& m) {
+  if (m.type == "busy" || m.type == "idle") return gate::HookBusy{m.type == "busy"};
+  if (m.type == "hello") return gate::HookHello{m.pid, m.node_version};
+  if (m.type == "listening") {
+    return gate::HookListening{m.host, m.port, m.public_host, m.redirected};
+  }
+  if (m.type == "ungated") return gate::HookUngated{m.message};
+  if (m.type == "opened") return gate::HookOpened{};
+  if (m.type == "flushed") return gate::HookFlushed{m.ok, m.message};
+  if (m.type == "error") return gate::HookError{m.message};
+  return std::nullopt;
+}
+
 }  // namespace
 
 StartupGate::StartupGate(uv_loop_t* loop, const Config& config, const WarmUpPlan& warm,
-                         Timeline& timeline, LaunchState& state, Supervisor& supervisor)
+                         Timeline& timeline, LaunchState& state, RequestShutdown request_shutdown)
     : loop_(loop),
       config_(config),
       warm_(warm),
       timeline_(timeline),
       state_(state),
-      supervisor_(supervisor),
+      request_shutdown_(std::move(request_shutdown)),
+      deadline_ms_(ms_since_start() + static_cast<double>(config.warm_timeout.count())),
       deadline_timer_(loop),
       flush_timer_(loop),
-      port_check_(loop),
-      deadline_(std::chrono::steady_clock::now() + config.warm_timeout) {}
+      port_check_(loop) {}
 
 StartupGate::~StartupGate() = default;
 
-void StartupGate::prepare_warmup() {
-  for (const auto& path : warm_.paths) {
-    WarmPathStatus status;
-    status.path = path;
-    state_.warm_paths.push_back(std::move(status));
-  }
+gate::Settings StartupGate::settings(bool proxy, int public_port, int internal_port) const {
+  gate::Settings s;
+  s.proxy = proxy;
+  s.public_port = public_port;
+  s.internal_port = internal_port;
+  s.warm_paths = warm_.paths;
+  s.background_pending = warm_.auto_discover;
+  s.open_after_flush = open_after_flush_;
+  s.warm_timeout = config_.warm_timeout;
+  s.deadline_ms = deadline_ms_;
+  s.warm_repeat = config_.warm_repeat;
+  s.exit_on_warm_fail = config_.warm_fail == WarmFail::kExit;
+  s.background_budget = config_.warm_background_budget;
+  return s;
+}
+
+void StartupGate::prepare_warmup(bool auto_mode) {
   std::vector<std::string> args;
-  if (warm_.auto_discover) {
-    args.emplace_back("--auto");
-    state_.background.state = "pending";
-  }
+  if (auto_mode) args.emplace_back("--auto");
   if (config_.warm_bake) args.emplace_back("--bake");
   for (const auto& glob : config_.warm_skip) {
     args.emplace_back("--skip");
@@ -51,21 +63,10 @@ void StartupGate::prepare_warmup() {
   // The worker loads libcurl and reads the build's manifests while node boots.
   warmup_ = std::make_unique<WarmUp>(loop_, std::move(args));
   WarmUp::Callbacks callbacks;
-  callbacks.on_path = [this](const WarmPathStatus& s) { on_warm_path(s); };
-  callbacks.on_gate = [this] {
-    for (auto& s : state_.warm_paths) {
-      if (s.background || !s.holds_gate || s.state == WarmState::kOk) continue;
-      s.state = WarmState::kFailed;  // never reported: the worker is gone
-      s.holds_gate = false;
-      if (s.last_error.empty()) s.last_error = "warm-up worker not running";
-    }
-    bool all_ok = std::none_of(
-        state_.warm_paths.begin(), state_.warm_paths.end(),
-        [](const WarmPathStatus& s) { return !s.background && s.state == WarmState::kFailed; });
-    on_warm_done(all_ok);
-  };
+  callbacks.on_path = [this](const WarmPathStatus& s) { feed(gate::WarmPath{s}); };
+  callbacks.on_gate = [this] { feed(gate::WarmGateReleased{}); };
   callbacks.on_background_done = [this](size_t warmed, size_t total, const std::string& reason) {
-    on_background_done(warmed, total, reason);
+    feed(gate::BackgroundDone{warmed, total, reason});
   };
   callbacks.on_log = [](const std::string& level, const std::string& text) {
     if (level == "warn") {
@@ -81,248 +82,117 @@ void StartupGate::prepare_warmup() {
   }
 }
 
-void StartupGate::on_warm_path(const WarmPathStatus& s) {
-  auto known = std::find_if(
-      state_.warm_paths.begin(), state_.warm_paths.end(),
-      [&](const WarmPathStatus& w) { return w.path == s.path && w.background == s.background; });
-  if (known == state_.warm_paths.end()) {
-    state_.warm_paths.push_back(s);
-    known = state_.warm_paths.end() - 1;
-    if (s.background) ++state_.background.total;
-  }
-  bool was_holding = known->holds_gate && known->state != WarmState::kPending;
-  bool was_done = known->state == WarmState::kOk || known->state == WarmState::kFailed;
-  double done_ms = known->done_ms;
-  *known = s;
-  known->done_ms = done_ms;
-  bool done = s.state == WarmState::kOk || s.state == WarmState::kFailed;
-  if ((done && !was_done) || (!s.holds_gate && was_holding)) known->done_ms = ms_since_start();
-  if (s.background) {
-    if (done && !was_done) ++state_.background.warmed;
-    return;
-  }
-  if (s.state == WarmState::kFailed && !was_done && s.last_status != 0) {
-    log::warn(fmt::format("warm path {} answered HTTP {} ({}); not retried", s.path, s.last_status,
-                          s.result));
-  }
-  if (was_holding && !s.holds_gate && s.state != WarmState::kFailed) {
-    timeline_.mark("warm-path-done",
-                   fmt::format("{} -> {} after {} request(s), first {:.1f} ms, last {:.1f} ms, {}",
-                               s.path, s.last_status, s.attempts, s.first_ms, s.last_ms, s.result));
-  }
-}
-
-void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel, int public_port) {
-  public_port_ = public_port;
-  prepare_warmup();
+void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel, int public_port,
+                                pid_t child) {
+  auto s = settings(false, public_port, 0);
+  prepare_warmup(s.background_pending);
+  machine_.emplace(std::move(s));
   channel_ = std::move(channel);
-  channel_->start([this](const HookMessage& m) { on_hook_message(m); },
-                  [this] { on_channel_closed(); });
-  deadline_timer_.start(static_cast<uint64_t>(config_.warm_timeout.count()), 0,
-                        [this] { on_deadline(); });
-}
-
-void StartupGate::start_proxy(ProxyGate& gate, int internal_port) {
-  proxy_ = &gate;
-  internal_port_ = internal_port;
-  prepare_warmup();
-  // The worker retries refused connections until the server listens.
-  begin_warmup("127.0.0.1", internal_port);
-}
-
-void StartupGate::on_hook_message(const HookMessage& m) {
-  if (m.type == "busy" || m.type == "idle") {
-    if (warmup_) warmup_->set_busy(m.type == "busy");
-  } else if (m.type == "hello") {
-    node_pid_ = m.pid;
-    timeline_.mark("hook-loaded", "node " + m.node_version);
-  } else if (m.type == "listening") {
-    listening_ = true;
-    public_host_ = m.public_host;
-    if (!m.redirected) {
-      // The hook fell back to the app's own listen on PORT: nothing is gated any more.
-      log::warn(fmt::format(
-          "hook could not hold the public port back ({}); port {} is open "
-          "without warm-up",
-          last_hook_error_.empty() ? "no reason given" : last_hook_error_, public_port_));
-      deadline_timer_.stop();
-      open_when_port_accepts("ungated");
-      return;
-    }
-    timeline_.mark("server-listening-internal", fmt::format("{}:{}", m.host, m.port));
-    begin_warmup(m.host, m.port);
-  } else if (m.type == "ungated") {
-    if (ungated_) return;
-    ungated_ = true;
-    listening_ = true;
-    deadline_timer_.stop();
-    if (warmup_) warmup_->cancel();
-    log::warn(
-        fmt::format("the gate cannot hold this app back ({}); running ungated: ready once "
-                    "port {} accepts",
-                    m.message.empty() ? "no reason given" : m.message, public_port_));
-    open_when_port_accepts("ungated: " + m.message);
-  } else if (m.type == "opened") {
-    open_when_port_accepts(fmt::format("public port {}", public_port_), true);
-  } else if (m.type == "flushed") {
-    flush_timer_.stop();
-    if (m.ok) {
-      log::debug("node flushed its compile cache");
-    } else if (!m.message.empty()) {
-      log::info("compile cache not flushed: " + m.message);
-    }
-    // --prewarm stops the app once flushed: its PORT is never opened, so no gate-open either,
-    // and the worker is told there is no background warming, so it exits before node does.
-    if (open_after_flush_) {
-      open_gate();
-    } else if (warmup_) {
-      warmup_->start_background(std::chrono::milliseconds(0));
-    }
-    if (on_flushed_) on_flushed_();
-  } else if (m.type == "error") {
-    last_hook_error_ = m.message;
-    log::warn("hook: " + m.message);
-  }
-}
-
-void StartupGate::open_when_port_accepts(const std::string& detail, bool warmed) {
-  if (state_.gate_open || port_check_.running()) return;
-  port_check_.start(
-      public_host_, public_port_,
-      [this, detail, warmed] {
-        listening_ = true;
-        deadline_timer_.stop();
-        state_.gate_open = true;
-        timeline_.mark("gate-open", detail);
-        if (warmed) start_background();
+  channel_->start(
+      [this](const HookMessage& m) {
+        if (auto event = hook_event(m)) feed(std::move(*event));
       },
-      [this](const std::string& error) {
-        log::warn(
-            fmt::format("port {} does not accept connections yet ({}); not ready until it "
-                        "does",
-                        public_port_, error));
-      });
+      [this] { feed(gate::ChannelClosed{}); });
+  feed(gate::Started{child});
 }
 
-void StartupGate::on_channel_closed() {
-  if (warmup_) warmup_->cancel();
-  // Node exiting closes the channel too; only an early close of a running app is news.
-  if (state_.gate_open || !state_.child_running || supervisor_.shutting_down()) return;
-  log::warn(
-      "the node hook's control channel closed before the gate opened; the hook fails "
-      "open, so the app listens on PORT without warm-up: ready once PORT accepts");
-  open_when_port_accepts("ungated: control channel closed");
-}
-
-void StartupGate::begin_warmup(const std::string& host, int port) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline_ - std::chrono::steady_clock::now());
-  pid_t node = node_pid_ > 0 ? node_pid_ : supervisor_.child_pid();
-  warmup_->start(host, port, left, config_.warm_repeat, node);
-}
-
-// After the gate opened: the hook reports user requests in flight (busy/idle) while the worker
-// warms the other routes one at a time, so a user waits at most for one of those renders.
-void StartupGate::start_background() {
-  if (background_started_ || !warmup_) return;
-  background_started_ = true;
-  auto budget = config_.warm_background_budget;
-  if (state_.background.state != "pending") budget = std::chrono::milliseconds(0);
-  if (!channel_ && budget.count() > 0 && state_.background.state == "pending") {
-    log::info("background warming needs the handoff gate to see user requests; it is off");
-    budget = std::chrono::milliseconds(0);
-  }
-  if (budget.count() == 0) {
-    if (state_.background.state == "pending") state_.background.state = "off";
-    warmup_->start_background(budget);
-    return;
-  }
-  state_.background.state = "running";
-  state_.background.started_ms = ms_since_start();
-  channel_->send(R"({"type":"watch","on":true})");
-  warmup_->start_background(budget);
-}
-
-void StartupGate::on_background_done(size_t warmed, size_t total, const std::string& reason) {
-  if (channel_) channel_->send(R"({"type":"watch","on":false})");
-  if (state_.background.state == "off") return;
-  state_.background.state = "done";
-  state_.background.reason = reason;
-  state_.background.done_ms = ms_since_start();
-  timeline_.mark("background-warm-done", fmt::format("{} of {} routes, {}", warmed, total, reason));
-}
-
-void StartupGate::on_warm_done(bool all_ok) {
-  if (!state_.child_running) return;
-  if (all_ok) {
-    flush_then_open();
-    return;
-  }
-  std::string failures;
-  for (const auto& s : state_.warm_paths) {
-    if (s.background || s.state != WarmState::kFailed) continue;
-    failures +=
-        fmt::format("{}{} ({})", failures.empty() ? "" : ", ", s.path,
-                    s.last_status != 0 ? "HTTP " + std::to_string(s.last_status) : s.last_error);
-  }
-  bool never_answered =
-      std::all_of(state_.warm_paths.begin(), state_.warm_paths.end(),
-                  [](const WarmPathStatus& s) { return s.background || s.last_status == 0; });
-  if (proxy_ != nullptr && never_answered) {
-    on_deadline();
-    return;
-  }
-  if (config_.warm_fail == WarmFail::kExit) {
-    supervisor_.request_shutdown("warm-up failed: " + failures + "; stopping (--warm-fail=exit)",
-                                 kStartupFailedExit);
-    return;
-  }
-  log::warn("warm-up failed: " + failures + "; opening the gate anyway (--warm-fail=open)");
-  flush_then_open();
-}
-
-// Node writes its compile cache (and the hook its post-warm cache) synchronously: done before
-// the gate opens, that pause never lands on a user's request. A hook that does not answer
-// within kFlushWait does not hold the gate.
-void StartupGate::flush_then_open() {
-  if (!channel_) {
-    open_gate();
-    return;
-  }
-  channel_->send(R"({"type":"flush"})");
-  flush_timer_.start(kFlushWaitMs, 0, [this] {
-    log::warn("node did not confirm the compile-cache flush; opening the gate anyway");
-    open_gate();
-  });
-}
-
-void StartupGate::open_gate() {
-  if (open_requested_) return;
-  open_requested_ = true;
-  if (channel_) channel_->send(R"({"type":"open"})");
-  if (proxy_ != nullptr) {
-    if (auto opened = proxy_->open("127.0.0.1", internal_port_); !opened) {
-      supervisor_.request_shutdown("proxy gate: " + opened.error().message, kStartupFailedExit);
-      return;
-    }
-    state_.gate_open = true;
-    timeline_.mark("gate-open", fmt::format("public port {} (proxy)", proxy_->port()));
-    start_background();
-  }
-}
-
-void StartupGate::on_deadline() {
-  if (listening_ || !state_.child_running || supervisor_.shutting_down()) return;
-  supervisor_.request_shutdown(
-      fmt::format("the server did not listen within --warm-timeout {}ms; stopping it",
-                  config_.warm_timeout.count()),
-      kStartupFailedExit);
+void StartupGate::start_proxy(ProxyGate& gate, int internal_port, pid_t child) {
+  proxy_ = &gate;
+  auto s = settings(true, gate.port(), internal_port);
+  prepare_warmup(s.background_pending);
+  machine_.emplace(std::move(s));
+  feed(gate::Started{child});
 }
 
 void StartupGate::child_exited() {
-  deadline_timer_.stop();
-  port_check_.stop();
-  if (warmup_) warmup_->cancel();
+  feed(gate::ChildExited{});
+}
+
+void StartupGate::shutting_down() {
+  feed(gate::ShuttingDown{});
+}
+
+void StartupGate::feed(gate::Event event) {
+  if (!machine_) return;  // never started (no gate): nothing to decide
+  pending_.push_back(std::move(event));
+  if (feeding_) return;
+  feeding_ = true;
+  while (!pending_.empty()) {
+    gate::Event next = std::move(pending_.front());
+    pending_.pop_front();
+    for (const auto& command : machine_->handle(next, ms_since_start())) carry_out(command);
+    publish();
+  }
+  feeding_ = false;
+}
+
+// The one place the gate writes the run's shared state.
+void StartupGate::publish() {
+  const auto& report = machine_->report();
+  state_.gate_open = report.gate_open;
+  state_.background = report.background;
+  if (report.paths_changed) {
+    state_.warm_paths = report.warm_paths;
+    machine_->paths_published();
+  }
+}
+
+void StartupGate::carry_out(const gate::Command& command) {
+  std::visit(
+      [this](const auto& c) {
+        using C = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<C, gate::StartWarmup>) {
+          warmup_->start(c.host, c.port, c.time_left, c.repeat, c.node_pid);
+        } else if constexpr (std::is_same_v<C, gate::CancelWarmup>) {
+          if (warmup_) warmup_->cancel();
+        } else if constexpr (std::is_same_v<C, gate::SetBusy>) {
+          if (warmup_) warmup_->set_busy(c.busy);
+        } else if constexpr (std::is_same_v<C, gate::CheckPort>) {
+          port_check_.start(
+              c.host, c.port, [this] { feed(gate::PortAccepted{}); },
+              [this](const std::string& error) { feed(gate::PortCheckFailed{error}); });
+        } else if constexpr (std::is_same_v<C, gate::StopPortCheck>) {
+          port_check_.stop();
+        } else if constexpr (std::is_same_v<C, gate::StartDeadline>) {
+          deadline_timer_.start(static_cast<uint64_t>(c.after.count()), 0,
+                                [this] { feed(gate::Deadline{}); });
+        } else if constexpr (std::is_same_v<C, gate::StopDeadline>) {
+          deadline_timer_.stop();
+        } else if constexpr (std::is_same_v<C, gate::SendFlush>) {
+          channel_->send(R"({"type":"flush"})");
+          flush_timer_.start(static_cast<uint64_t>(c.wait.count()), 0,
+                             [this] { feed(gate::FlushTimeout{}); });
+        } else if constexpr (std::is_same_v<C, gate::StopFlushTimer>) {
+          flush_timer_.stop();
+        } else if constexpr (std::is_same_v<C, gate::SendOpen>) {
+          channel_->send(R"({"type":"open"})");
+        } else if constexpr (std::is_same_v<C, gate::OpenProxy>) {
+          auto opened = proxy_->open("127.0.0.1", c.upstream_port);
+          feed(gate::ProxyOpened{static_cast<bool>(opened), opened ? "" : opened.error().message,
+                                 proxy_->port()});
+        } else if constexpr (std::is_same_v<C, gate::StartBackground>) {
+          warmup_->start_background(c.budget);
+        } else if constexpr (std::is_same_v<C, gate::SendWatch>) {
+          if (channel_)
+            channel_->send(c.on ? R"({"type":"watch","on":true})"
+                                : R"({"type":"watch","on":false})");
+        } else if constexpr (std::is_same_v<C, gate::RequestShutdown>) {
+          request_shutdown_(c.reason, c.exit_code);
+        } else if constexpr (std::is_same_v<C, gate::MarkPhase>) {
+          timeline_.mark(c.name, c.detail);
+        } else if constexpr (std::is_same_v<C, gate::Log>) {
+          if (c.level == gate::Level::kWarn) {
+            log::warn(c.text);
+          } else if (c.level == gate::Level::kInfo) {
+            log::info(c.text);
+          } else {
+            log::debug(c.text);
+          }
+        } else if constexpr (std::is_same_v<C, gate::NotifyFlushed>) {
+          if (on_flushed_) on_flushed_();
+        }
+      },
+      command);
 }
 
 }  // namespace knext

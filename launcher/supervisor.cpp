@@ -123,6 +123,7 @@ void Supervisor::on_signal(int signum) {
   }
   if (!is_shutdown_signal(signum) || shutdown_started_) return;
   shutdown_started_ = SteadyClock::now();
+  if (on_shutdown_) on_shutdown_();
   if (restart_timer_.active()) {
     restart_timer_.stop();
     log::info(

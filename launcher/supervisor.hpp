@@ -56,6 +56,8 @@ class Supervisor {
   void on_child_exit(std::function<void(int wait_status)> callback) {
     on_child_exit_ = std::move(callback);
   }
+  // Called once, when a shutdown starts (a signal, request_shutdown or request_stop).
+  void on_shutdown(std::function<void()> callback) { on_shutdown_ = std::move(callback); }
 
   pid_t child_pid() const { return child_; }
   bool shutting_down() const { return shutdown_started_.has_value(); }
@@ -89,6 +91,7 @@ class Supervisor {
   bool done_ = false;
   std::optional<int> exit_override_;
   std::function<void(int)> on_child_exit_;
+  std::function<void()> on_shutdown_;
   RestartDecider decide_restart_;
   std::function<void()> on_restart_;
 };
