@@ -83,9 +83,7 @@ Expected<BenchConfig> parse_bench_config(const std::vector<std::string>& args,
   config.help = parsed->help;
   config.version = parsed->version;
   config.command = std::move(parsed->positional);
-  if (!config.command.empty() && config.command.front().empty()) {
-    return Error{"the command is an empty string; give a program name or path after --"};
-  }
+  if (auto checked = check_command(config.command); !checked) return checked.error();
   return config;
 }
 
@@ -98,8 +96,7 @@ std::string bench_help_text() {
 }
 
 std::vector<std::string> server_command(const BenchConfig& config) {
-  if (!config.command.empty()) return config.command;
-  return {"node", "server.js"};
+  return command_or_default(config.command);
 }
 
 std::vector<std::string> bench_warm_paths(const BenchConfig& config) {

@@ -160,6 +160,18 @@ Expected<ParsedFlags> parse_flag_rows(
   return parsed;
 }
 
+std::vector<std::string> command_or_default(const std::vector<std::string>& command) {
+  if (!command.empty()) return command;
+  return {"node", "server.js"};
+}
+
+Status check_command(const std::vector<std::string>& command) {
+  if (!command.empty() && command.front().empty()) {
+    return Error{"the command is an empty string; give a program name or path after --"};
+  }
+  return ok_status();
+}
+
 std::string flag_rows_help(const CliProgram& program, const std::vector<FlagRow>& rows) {
   return make_options(program, rows).help({""});
 }

@@ -61,6 +61,11 @@ Expected<ParsedFlags> parse_flag_rows(const CliProgram& program, const std::vect
                                       const std::function<bool(size_t row, std::string_view)>& set);
 std::string flag_rows_help(const CliProgram& program, const std::vector<FlagRow>& rows);
 
+// The command given after the flags, or the standalone build's `node server.js`.
+std::vector<std::string> command_or_default(const std::vector<std::string>& command);
+// A command naming an empty program is refused in one line; no command is fine.
+Status check_command(const std::vector<std::string>& command);
+
 template <class Target>
 std::vector<FlagRow> rows_of(const std::vector<FlagSpec<Target>>& specs) {
   std::vector<FlagRow> rows;

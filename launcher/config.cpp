@@ -267,8 +267,8 @@ Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLoo
                    "off"};
     }
   }
-  if (config.mode == Mode::kRun && !config.command.empty() && config.command.front().empty()) {
-    return Error{"the command is an empty string; give a program name or path after --"};
+  if (auto checked = check_command(config.command); config.mode == Mode::kRun && !checked) {
+    return checked.error();
   }
   return config;
 }
@@ -281,8 +281,7 @@ std::string help_text() {
 }
 
 std::vector<std::string> effective_command(const Config& config) {
-  if (!config.command.empty()) return config.command;
-  return {"node", "server.js"};
+  return command_or_default(config.command);
 }
 
 bool runs_node(const Config& config) {
