@@ -5,12 +5,12 @@
 #include <chrono>
 #include <filesystem>
 
+#include "bench/bench_config.hpp"
 #include "cachewarm/page_cache/manifest.hpp"
 #include "cachewarm/page_cache/mapped_pages_file.hpp"
 #include "common/boost_process.hpp"
 #include "common/exit_status.hpp"
 #include "common/process_wait.hpp"
-#include "common/self_exe.hpp"
 #include "probes/warm/warm_record.hpp"
 
 namespace bp = boost::process;
@@ -33,7 +33,7 @@ Expected<BakedManifest> BakedManifest::bake(const std::string& app_dir,
   args.insert(args.end(), command.begin(), command.end());
   bp::child child;
   try {
-    child = bp::child(bp::exe = self_command(), bp::args = args, bp::start_dir = app_dir,
+    child = bp::child(bp::exe = launcher_command(), bp::args = args, bp::start_dir = app_dir,
                       bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > bp::null);
   } catch (const bp::process_error& e) {
     return Error{std::string("cannot start knext-launch --prewarm: ") + e.what()};

@@ -133,7 +133,7 @@ class Progress {
 };
 
 struct BenchInputs {
-  const Config& config;
+  const BenchConfig& config;
   std::vector<std::string> paths;
   int port = 0;
   std::string cache_root;
@@ -142,7 +142,8 @@ struct BenchInputs {
 
 Status run_scenario(Scenario& scenario, const BenchInputs& in, const Placement& placement,
                     Progress& progress) {
-  scenario.variants = make_variants({placement.command, self_command(), in.cache_root, in.paths});
+  scenario.variants =
+      make_variants({placement.command, launcher_command(), in.cache_root, in.paths});
   auto evict = files_to_evict(placement.app_dir, placement.command.front(), in.cache_root);
   auto request = [&](const Variant& v) {
     return ServerRunRequest{v.argv, {}, placement.app_dir, in.paths, in.unwarmed, in.port, 60'000};
@@ -154,7 +155,7 @@ Status run_scenario(Scenario& scenario, const BenchInputs& in, const Placement& 
       return Error{v.name + ": " + primed.error().message};
     }
   }
-  int runs = in.config.bench_runs;
+  int runs = in.config.runs;
   for (int run = 1; run <= runs; ++run) {
     for (auto& v : scenario.variants) {
       if (scenario.cold) evict_from_page_cache(evict);
@@ -175,9 +176,9 @@ Status run_scenario(Scenario& scenario, const BenchInputs& in, const Placement& 
 
 }  // namespace
 
-int run(const Config& config) {
-  if (config.bench_load_requests > 0) return run_load_test(config);
-  std::vector<std::string> command = effective_command(config);
+int run(const BenchConfig& config) {
+  if (config.load_requests > 0) return run_load_test(config);
+  std::vector<std::string> command = server_command(config);
   if (config.command.empty() && !fs::exists("server.js")) {
     std::fprintf(stderr,
                  "knext-launch: --bench: no server.js in %s; run it in the standalone output "
@@ -196,7 +197,7 @@ int run(const Config& config) {
   }
 
   ScratchDir cache;
-  BenchInputs in{config, effective_warm_paths(config), *port, cache.path(), {}};
+  BenchInputs in{config, bench_warm_paths(config), *port, cache.path(), {}};
   // Baked once for the real directory; through the slow mount its paths are not the app's,
   // so there the launcher falls back to Next's traces, as it would for a moved image.
   auto manifest =
@@ -213,10 +214,10 @@ int run(const Config& config) {
     std::fprintf(stderr, "no unwarmed-route figures: %s\n", unwarmed.error().message.c_str());
   }
   std::vector<Scenario> scenarios;
-  if (config.bench_warm_page_cache) {
+  if (config.warm_page_cache) {
     scenarios.push_back({"warm", "warm page cache", false, 0, {}});
   }
-  if (config.bench_cold_page_cache) {
+  if (config.cold_page_cache) {
     scenarios.push_back({"cold",
                          "COLD page cache (app files, node and the compile caches evicted with "
                          "posix_fadvise(DONTNEED) before each run)",
@@ -224,18 +225,19 @@ int run(const Config& config) {
                          0,
                          {}});
   }
-  auto slow_us = std::chrono::duration_cast<std::chrono::microseconds>(config.bench_slow_storage);
+  auto slow_us = std::chrono::duration_cast<std::chrono::microseconds>(config.slow_storage);
   if (slow_us.count() > 0) {
     scenarios.push_back({"slow",
                          fmt::format("SLOW storage (app and node read through a FUSE mount adding "
                                      "{} ms to every read; cold: evicted before each run)",
-                                     config.bench_slow_storage.count()),
+                                     config.slow_storage.count()),
                          true,
                          slow_us.count(),
                          {}});
   }
-  size_t variant_count = make_variants({command, self_command(), cache.path(), in.paths}).size();
-  Progress progress(scenarios.size() * variant_count * static_cast<size_t>(config.bench_runs));
+  size_t variant_count =
+      make_variants({command, launcher_command(), cache.path(), in.paths}).size();
+  Progress progress(scenarios.size() * variant_count * static_cast<size_t>(config.runs));
 
   std::string app_dir = fs::current_path().string();
   std::vector<Scenario> done;
@@ -266,15 +268,15 @@ int run(const Config& config) {
       std::fprintf(stderr, "knext-launch: --bench: %s\n", ran.error().message.c_str());
       return 1;
     }
-    print_table(scenario, in.paths, config.bench_runs);
+    print_table(scenario, in.paths, config.runs);
     done.push_back(std::move(scenario));
   }
-  if (!config.bench_json.empty()) {
-    if (auto written = write_json(config.bench_json, done, in.paths, config.bench_runs); !written) {
+  if (!config.json.empty()) {
+    if (auto written = write_json(config.json, done, in.paths, config.runs); !written) {
       std::fprintf(stderr, "knext-launch: --bench: %s\n", written.error().message.c_str());
       return 1;
     }
-    std::fprintf(stderr, "raw samples written to %s\n", config.bench_json.c_str());
+    std::fprintf(stderr, "raw samples written to %s\n", config.json.c_str());
   }
   return 0;
 }

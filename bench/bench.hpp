@@ -1,9 +1,10 @@
 #pragma once
-#include "launcher/config.hpp"
+#include "bench/bench_config.hpp"
 
 namespace knext::bench {
 
-// `knext-launch --bench`: the cold-start comparison on the app in the working directory.
-int run(const Config& config);
+// knext-bench (`knext-launch --bench`): the cold-start comparison on the app in the working
+// directory.
+int run(const BenchConfig& config);
 
 }  // namespace knext::bench

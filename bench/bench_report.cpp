@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <boost/json.hpp>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -17,62 +19,58 @@ std::vector<double> rss_mb_samples(const Variant& v) {
   return out;
 }
 
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char ch : text) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += static_cast<char>(ch);
-    } else if (ch < 0x20) {
-      out += fmt::format("\\u{:04x}", ch);
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  return out + "\"";
+namespace json = boost::json;
+
+// Figures are written as the table shows them: ms to 2 decimals, ratios to 3.
+double rounded(double value, double scale) {
+  return std::round(value * scale) / scale;
+}
+double ms(double value) {
+  return rounded(value, 100);
+}
+double ratio(double value) {
+  return rounded(value, 1000);
 }
 
-std::string json_summary(const std::vector<double>& samples) {
+json::object json_summary(const std::vector<double>& samples) {
   auto s = summarize(samples);
-  return fmt::format(R"({{"median": {:.2f}, "p90": {:.2f}, "min": {:.2f}}})", s.median, s.p90,
-                     s.min);
+  return {{"median", ms(s.median)}, {"p90", ms(s.p90)}, {"min", ms(s.min)}};
 }
 
-template <class T, class F>
-std::string json_array(const std::vector<T>& items, F&& item) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += item(items[i]);
-  }
-  return out + "]";
+json::array json_strings(const std::vector<std::string>& items) {
+  return json::array(items.begin(), items.end());
 }
 
-std::string json_burst(const WakeBurst* b) {
-  if (b == nullptr) return "null";
+json::value json_burst(const WakeBurst* b) {
+  if (b == nullptr) return nullptr;
   auto s = summarize(b->done_ms);
-  return fmt::format(
-      R"({{"requests": {}, "ok": {}, "p50_ms": {:.2f}, "p99_ms": {:.2f}, "max_ms": {:.2f}, )"
-      R"("first_failure": {}}})",
-      b->requests, b->ok, s.median, s.p99, s.max,
-      b->first_failure.empty() ? "null" : json_string(b->first_failure));
+  json::value first_failure = nullptr;
+  if (!b->first_failure.empty()) first_failure = json::string(b->first_failure);
+  return json::object{{"requests", b->requests}, {"ok", b->ok},
+                      {"p50_ms", ms(s.median)},  {"p99_ms", ms(s.p99)},
+                      {"max_ms", ms(s.max)},     {"first_failure", std::move(first_failure)}};
 }
 
-std::string json_run(const ServerRunResult& r, long cache_entries, const WakeBurst* burst) {
-  auto path = [](const PathTiming& p) {
-    return fmt::format(R"({{"path": {}, "first_ms": {:.2f}, "steady_ms": {:.2f}, "status": {}}})",
-                       json_string(p.path), p.first_ms, p.steady_ms, p.status);
-  };
-  auto unwarmed = [](const UnwarmedTiming& u) {
-    return fmt::format(R"({{"path": {}, "first_ms": {:.2f}, "steady_ms": {:.2f}, "ratio": {:.3f}, )"
-                       R"("status": {}}})",
-                       json_string(u.path), u.first_ms, u.steady_ms, u.ratio(), u.status);
-  };
-  return fmt::format(
-      R"({{"ready_ms": {:.2f}, "peak_rss_kb": {}, "cache_entries": {}, "exit_code": {}, )"
-      R"("paths": {}, "unwarmed": {}, "wake_burst": {}}})",
-      r.ready_ms, r.peak_rss_kb, cache_entries, r.exit_code, json_array(r.paths, path),
-      json_array(r.unwarmed, unwarmed), json_burst(burst));
+json::object json_run(const ServerRunResult& r, long cache_entries, const WakeBurst* burst) {
+  json::array paths;
+  for (const auto& p : r.paths) {
+    paths.push_back(json::object{{"path", p.path},
+                                 {"first_ms", ms(p.first_ms)},
+                                 {"steady_ms", ms(p.steady_ms)},
+                                 {"status", p.status}});
+  }
+  json::array unwarmed;
+  for (const auto& u : r.unwarmed) {
+    unwarmed.push_back(json::object{{"path", u.path},
+                                    {"first_ms", ms(u.first_ms)},
+                                    {"steady_ms", ms(u.steady_ms)},
+                                    {"ratio", ratio(u.ratio())},
+                                    {"status", u.status}});
+  }
+  return {{"ready_ms", ms(r.ready_ms)},     {"peak_rss_kb", r.peak_rss_kb},
+          {"cache_entries", cache_entries}, {"exit_code", r.exit_code},
+          {"paths", std::move(paths)},      {"unwarmed", std::move(unwarmed)},
+          {"wake_burst", json_burst(burst)}};
 }
 
 // Per-run figures of the wake burst: each run's p50, p99 or max completion from spawn.
@@ -103,43 +101,43 @@ std::vector<std::string> unwarmed_paths(const Scenario& scenario) {
   return out;
 }
 
-std::string json_variant(const Variant& v, const std::vector<std::string>& paths,
-                         const std::vector<std::string>& unwarmed, double base,
-                         double base_burst_p99) {
-  std::string samples = "[";
+json::object json_variant(const Variant& v, const std::vector<std::string>& paths,
+                          const std::vector<std::string>& unwarmed, double base,
+                          double base_burst_p99) {
+  json::array samples;
   for (size_t i = 0; i < v.runs.size(); ++i) {
-    if (i > 0) samples += ", ";
-    samples += json_run(v.runs[i], i < v.cache_entries.size() ? v.cache_entries[i] : 0,
-                        i < v.bursts.size() ? &v.bursts[i] : nullptr);
+    samples.push_back(json_run(v.runs[i], i < v.cache_entries.size() ? v.cache_entries[i] : 0,
+                               i < v.bursts.size() ? &v.bursts[i] : nullptr));
   }
-  samples += "]";
-  std::string per_path = "{";
+  json::object per_path;
   for (size_t i = 0; i < paths.size(); ++i) {
-    if (i > 0) per_path += ", ";
-    per_path += fmt::format(R"({}: {{"first_ms": {}, "steady_ms": {}}})", json_string(paths[i]),
-                            json_summary(first_samples(v, i)), json_summary(steady_samples(v, i)));
+    per_path[paths[i]] = json::object{{"first_ms", json_summary(first_samples(v, i))},
+                                      {"steady_ms", json_summary(steady_samples(v, i))}};
   }
-  per_path += "}";
-  std::string per_unwarmed = "{";
+  json::object per_unwarmed;
   for (size_t i = 0; i < unwarmed.size(); ++i) {
-    if (i > 0) per_unwarmed += ", ";
-    per_unwarmed += fmt::format(R"({}: {{"first_ms": {}, "ratio": {}}})", json_string(unwarmed[i]),
-                                json_summary(unwarmed_samples(v, i, false)),
-                                json_summary(unwarmed_samples(v, i, true)));
+    per_unwarmed[unwarmed[i]] =
+        json::object{{"first_ms", json_summary(unwarmed_samples(v, i, false))},
+                     {"ratio", json_summary(unwarmed_samples(v, i, true))}};
   }
-  per_unwarmed += "}";
   double first = summarize(first_samples(v, 0)).median;
   double burst_p99 = summarize(burst_samples(v, &Summary::p99)).median;
-  return fmt::format(
-      R"({{"name": {}, "argv": {}, "launcher": {}, "samples": {}, "summary": {{"ready_ms": {}, )"
-      R"("paths": {}, "peak_rss_mb": {}, "first_vs_plain": {:.3f}, )"
-      R"("wake_burst": {{"p50_ms": {}, "p99_ms": {}, "max_ms": {}, "p99_vs_plain": {:.3f}}}, )"
-      R"("unwarmed": {}}}}})",
-      json_string(v.name), json_array(v.argv, json_string), v.is_launcher ? "true" : "false",
-      samples, json_summary(ready_samples(v)), per_path, json_summary(rss_mb_samples(v)),
-      base > 0 ? first / base : 0.0, json_summary(burst_samples(v, &Summary::median)),
-      json_summary(burst_samples(v, &Summary::p99)), json_summary(burst_samples(v, &Summary::max)),
-      base_burst_p99 > 0 ? burst_p99 / base_burst_p99 : 0.0, per_unwarmed);
+  json::object wake_burst{
+      {"p50_ms", json_summary(burst_samples(v, &Summary::median))},
+      {"p99_ms", json_summary(burst_samples(v, &Summary::p99))},
+      {"max_ms", json_summary(burst_samples(v, &Summary::max))},
+      {"p99_vs_plain", ratio(base_burst_p99 > 0 ? burst_p99 / base_burst_p99 : 0.0)}};
+  json::object summary{{"ready_ms", json_summary(ready_samples(v))},
+                       {"paths", std::move(per_path)},
+                       {"peak_rss_mb", json_summary(rss_mb_samples(v))},
+                       {"first_vs_plain", ratio(base > 0 ? first / base : 0.0)},
+                       {"wake_burst", std::move(wake_burst)},
+                       {"unwarmed", std::move(per_unwarmed)}};
+  return {{"name", v.name},
+          {"argv", json_strings(v.argv)},
+          {"launcher", v.is_launcher},
+          {"samples", std::move(samples)},
+          {"summary", std::move(summary)}};
 }
 
 }  // namespace
@@ -250,26 +248,28 @@ void print_table(const Scenario& scenario, const std::vector<std::string>& paths
 
 Status write_json(const std::string& file, const std::vector<Scenario>& scenarios,
                   const std::vector<std::string>& paths, int runs) {
-  std::string doc = fmt::format(R"({{"tool": "knext-launch --bench", "version": {}, "runs": {}, )"
-                                R"("paths": {}, "scenarios": [)",
-                                json_string(kVersion), runs, json_array(paths, json_string));
-  for (size_t i = 0; i < scenarios.size(); ++i) {
-    const auto& s = scenarios[i];
+  json::array done;
+  for (const auto& s : scenarios) {
     double base = summarize(first_samples(s.variants.front(), 0)).median;
     double base_burst = summarize(burst_samples(s.variants.front(), &Summary::p99)).median;
     auto unwarmed = unwarmed_paths(s);
-    doc += fmt::format(
-        R"({}{{"name": {}, "description": {}, "cold_page_cache": {}, "slow_read_delay_us": {}, )"
-        R"("variants": {}}})",
-        i > 0 ? ", " : "", json_string(s.name), json_string(s.description),
-        s.cold ? "true" : "false", s.slow_read_delay_us,
-        json_array(s.variants, [&](const Variant& v) {
-          return json_variant(v, paths, unwarmed, base, base_burst);
-        }));
+    json::array variants;
+    for (const auto& v : s.variants) {
+      variants.push_back(json_variant(v, paths, unwarmed, base, base_burst));
+    }
+    done.push_back(json::object{{"name", s.name},
+                                {"description", s.description},
+                                {"cold_page_cache", s.cold},
+                                {"slow_read_delay_us", s.slow_read_delay_us},
+                                {"variants", std::move(variants)}});
   }
-  doc += "]}\n";
+  json::object doc{{"tool", "knext-launch --bench"},
+                   {"version", kVersion},
+                   {"runs", runs},
+                   {"paths", json_strings(paths)},
+                   {"scenarios", std::move(done)}};
   std::ofstream out(file, std::ios::trunc);
-  out << doc;
+  out << json::serialize(doc) << '\n';
   out.flush();
   if (!out) return Error{"cannot write " + file};
   return ok_status();

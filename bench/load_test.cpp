@@ -108,7 +108,7 @@ struct Report {
 };
 
 // The configured warm paths first, then the fixture's pages; each once.
-std::vector<std::string> load_paths(const Config& config) {
+std::vector<std::string> load_paths(const BenchConfig& config) {
   std::vector<std::string> paths;
   auto add = [&](const std::string& p) {
     if (std::find(paths.begin(), paths.end(), p) == paths.end()) paths.push_back(p);
@@ -125,7 +125,7 @@ std::string join(const std::vector<std::string>& words) {
 }
 
 // One stderr line about bad input, or nothing; mirrors `--bench`'s own checks.
-std::optional<std::string> bad_input(const Config& config,
+std::optional<std::string> bad_input(const BenchConfig& config,
                                      const std::vector<std::string>& command) {
   if (config.command.empty() && !std::filesystem::exists("server.js")) {
     return fmt::format(
@@ -137,11 +137,11 @@ std::optional<std::string> bad_input(const Config& config,
     return fmt::format("'{}' is not in PATH", command.front());
   }
   rlimit files{};
-  rlim_t needed = static_cast<rlim_t>(config.bench_concurrency) + kSpareFds;
+  rlim_t needed = static_cast<rlim_t>(config.concurrency) + kSpareFds;
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_max != RLIM_INFINITY &&
       files.rlim_max < needed) {
     return fmt::format("--concurrency {} needs {} open files; the hard limit is {}",
-                       config.bench_concurrency, needed, files.rlim_max);
+                       config.concurrency, needed, files.rlim_max);
   }
   return std::nullopt;
 }
@@ -162,12 +162,12 @@ void print_progress(const LoadProgress& p, long requests, SteadyClock::time_poin
   std::fputc('\n', stderr);
 }
 
-Expected<Report> run_load_report(const Config& config, const std::vector<std::string>& command) {
+Expected<Report> run_load_report(const BenchConfig& config,
+                                 const std::vector<std::string>& command) {
   auto port = free_loopback_port();
   if (!port) return port.error();
   std::vector<std::string> args{"--log-level=warn", "--admin-port=0"};
-  if (config.gate != GateMode::kAuto)
-    args.push_back(std::string("--gate=") + gate_name(config.gate));
+  if (!config.gate.empty()) args.push_back("--gate=" + config.gate);
   for (const auto& p : config.warm_paths) args.push_back("--warm-path=" + p);
   args.push_back("--");
   args.insert(args.end(), command.begin(), command.end());
@@ -176,26 +176,26 @@ Expected<Report> run_load_report(const Config& config, const std::vector<std::st
   env["HOSTNAME"] = "127.0.0.1";
 
   Report report;
-  report.requests = config.bench_load_requests;
-  report.concurrency = config.bench_concurrency;
+  report.requests = config.load_requests;
+  report.concurrency = config.concurrency;
   report.paths = load_paths(config);
   report.launcher_command = "knext-launch " + join(args);
   report.port = *port;
-  raise_open_file_limit(config.bench_concurrency);
+  raise_open_file_limit(config.concurrency);
 
   auto t0 = SteadyClock::now();
   std::optional<LauncherProcess> launcher;
   try {
-    launcher.emplace(self_command(), args, env);
+    launcher.emplace(launcher_command(), args, env);
   } catch (const std::exception& e) {
-    return Error{fmt::format("cannot start {}: {}", self_command(), e.what())};
+    return Error{fmt::format("cannot start {}: {}", launcher_command(), e.what())};
   }
 
   LoadPlan plan;
   plan.base_url = fmt::format("http://127.0.0.1:{}", *port);
   plan.paths = report.paths;
-  plan.requests = config.bench_load_requests;
-  plan.concurrency = config.bench_concurrency;
+  plan.requests = config.load_requests;
+  plan.concurrency = config.concurrency;
   plan.stop_when_all_sent = true;
   plan.request_timeout = kRequestTimeout;
   plan.hold_retry = kHoldRetry;
@@ -394,8 +394,8 @@ bool write_json(const std::string& path, const Report& report) {
 
 }  // namespace
 
-int run_load_test(const Config& config) {
-  std::vector<std::string> command = effective_command(config);
+int run_load_test(const BenchConfig& config) {
+  std::vector<std::string> command = server_command(config);
   if (auto bad = bad_input(config, command)) {
     std::fprintf(stderr, "knext-launch: --bench --load: %s\n", bad->c_str());
     return 2;
@@ -406,9 +406,8 @@ int run_load_test(const Config& config) {
     return 1;
   }
   print_report(*report);
-  if (!config.bench_json.empty() && !write_json(config.bench_json, *report)) {
-    std::fprintf(stderr, "knext-launch: --bench --load: cannot write %s\n",
-                 config.bench_json.c_str());
+  if (!config.json.empty() && !write_json(config.json, *report)) {
+    std::fprintf(stderr, "knext-launch: --bench --load: cannot write %s\n", config.json.c_str());
     return 1;
   }
   return report->clean() ? 0 : 1;

@@ -117,9 +117,9 @@ Expected<fs::path> source_for(const SlowStorageOptions& options) {
 Expected<fs::path> slowfs_binary(const std::string& configured) {
   fs::path bin = configured;
   if (bin.empty()) {
-    auto self = self_exe();
-    if (!self) return self.error();
-    bin = self->parent_path() / "knext-slowfs";
+    auto beside = beside_self("knext-slowfs");
+    if (!beside) return beside.error();
+    bin = *beside;
   }
   if (access(bin.c_str(), X_OK) != 0) {
     return Error{"knext-slowfs not found: " + bin.string() + ": " + std::strerror(errno), errno};

@@ -22,7 +22,7 @@ struct Variant {
 // in front of it when they are installed.
 struct VariantInputs {
   std::vector<std::string> command;
-  std::string launcher;  // this binary
+  std::string launcher;  // knext-launch (beside knext-bench)
   std::string cache_root;
   std::vector<std::string> warm_paths;
 };

@@ -27,6 +27,19 @@ inline Expected<std::filesystem::path> self_exe() {
   return std::filesystem::path(link);
 }
 
+// A helper program installed beside this one (knext-bench, knext-slowfs, knext-launch).
+inline Expected<std::filesystem::path> beside_self(std::string_view program) {
+  auto self = self_exe();
+  if (!self) return self.error();
+  return self->parent_path() / program;
+}
+
+// A command that starts that helper: its path, or its name (from PATH) when /proc is not mounted.
+inline std::string beside_self_command(std::string_view program) {
+  auto path = beside_self(program);
+  return path ? path->string() : std::string(program);
+}
+
 // A command that starts a copy of this very program: its path, or /proc/self/exe itself when
 // the file was replaced since start (execve of /proc/self/exe still runs this binary);
 // "knext-launch" (from PATH) when /proc is not mounted.

@@ -20,7 +20,8 @@ RUN apt-get update \
 WORKDIR /src
 # The sources meson needs (.dockerignore at the repository root lists them): one layer.
 COPY . .
-# Only the launcher is built (meson configures the tests, ninja skips them).
+# Only the launcher is built (meson configures the tests, ninja skips them); the bench
+# (knext-bench, knext-slowfs) is a development tool and not shipped: `--bench` says so and exits 2.
 RUN meson setup /build /src --buildtype=release --prefix=/usr/local \
  && ninja -C /build -j"$(nproc)" knext-launch \
  && install -D -m 0755 /build/knext-launch /out/usr/local/bin/knext-launch \

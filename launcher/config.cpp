@@ -1,91 +1,23 @@
 #include "launcher/config.hpp"
 
 #include <arpa/inet.h>
-#include <fmt/format.h>
 
-#include <cxxopts.hpp>
-
-#include <algorithm>
 #include <array>
-#include <charconv>
-#include <cstdlib>
 #include <filesystem>
 
-#include "launcher/value_parsers.hpp"
+#include "common/cli_flags.hpp"
+#include "common/value_parsers.hpp"
 
 namespace knext {
 namespace {
 
-// Returns false when the value is not one of the allowed ones.
-using Setter = bool (*)(Config&, std::string_view value);
-
-struct OptionSpec {
-  const char* name;
-  const char* help;
-  const char* allowed;  // what an error message says is allowed
-  bool is_switch;       // may be given without a value
-  Setter set;
-  bool repeatable = false;         // may be given many times; the setter appends
-  const char* env_name = nullptr;  // default KNEXT_<NAME>; a repeatable one is comma-separated
-};
-
-template <auto Member>
-bool set_duration(Config& c, std::string_view v) {
-  auto d = parse_duration(v);
-  if (!d) return false;
-  c.*Member = *d;
-  return true;
-}
-
-// A duration of zero would make the setting act at once (--warm-timeout 0 stops every app).
-template <auto Member>
-bool set_positive_duration(Config& c, std::string_view v) {
-  auto d = parse_duration(v);
-  if (!d || d->count() <= 0) return false;
-  c.*Member = *d;
-  return true;
-}
-
-template <auto Member>
-bool set_bool(Config& c, std::string_view v) {
-  auto b = parse_bool(v);
-  if (!b) return false;
-  c.*Member = *b;
-  return true;
-}
+using OptionSpec = FlagSpec<Config>;
 
 bool set_mode(Config& c, std::string_view v, Mode mode) {
   auto b = parse_bool(v);
   if (!b) return false;
   if (*b) c.mode = mode;
   return true;
-}
-
-std::optional<int> parse_int(std::string_view v, int min, int max) {
-  int n = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc{} || end != v.data() + v.size() || n < min || n > max) return std::nullopt;
-  return n;
-}
-
-template <int Config::*Member, int Min, int Max>
-bool set_int(Config& c, std::string_view v) {
-  auto n = parse_int(v, Min, Max);
-  if (!n) return false;
-  c.*Member = *n;
-  return true;
-}
-
-template <class Enum, size_t N>
-bool set_enum(Enum& out, std::string_view v,
-              const std::array<std::pair<std::string_view, Enum>, N>& names) {
-  for (auto [name, value] : names) {
-    if (v == name) {
-      out = value;
-      return true;
-    }
-  }
-  return false;
 }
 
 bool set_log_format(Config& c, std::string_view v) {
@@ -137,13 +69,6 @@ bool set_admin_host(Config& c, std::string_view v) {
   return true;
 }
 
-template <std::string Config::*Member>
-bool set_path(Config& c, std::string_view v) {
-  if (v.empty()) return false;
-  c.*Member = std::string(v);
-  return true;
-}
-
 bool set_cache_max_bytes(Config& c, std::string_view v) {
   auto bytes = parse_bytes(v);
   if (!bytes) return false;
@@ -164,13 +89,6 @@ bool set_user(Config& c, std::string_view v) {
   auto who = resolve_user(v);
   if (!who) return false;
   c.user = std::move(*who);
-  return true;
-}
-
-bool set_page_cache(Config& c, std::string_view v) {
-  if (v != "warm" && v != "cold" && v != "both") return false;
-  c.bench_warm_page_cache = v != "cold";
-  c.bench_cold_page_cache = v != "warm";
   return true;
 }
 
@@ -198,14 +116,6 @@ bool set_restart(Config& c, std::string_view v) {
       {"on-failure", RestartMode::kOnFailure},
   }};
   return set_enum(c.restart, v, kNames);
-}
-
-bool is_url_path(std::string_view v) {
-  if (v.empty() || v.front() != '/') return false;
-  for (unsigned char ch : v) {
-    if (ch <= 0x20 || ch >= 0x7f) return false;
-  }
-  return true;
 }
 
 bool add_warm_path(Config& c, std::string_view v) {
@@ -244,27 +154,11 @@ const std::vector<OptionSpec>& specs() {
        set_log_format},
       {"log-level", "Minimum log level: trace, debug, info, warn, error, off (default info)",
        "trace, debug, info, warn, error or off", false, set_log_level},
-      {"bench", "Run the local cold-start comparison instead of supervising", "true or false", true,
-       [](Config& c, std::string_view v) { return set_mode(c, v, Mode::kBench); }},
-      {"runs", "With --bench: runs per variant (default 5)", "a whole number from 1 to 1000", false,
-       set_int<&Config::bench_runs, 1, 1000>},
-      {"page-cache",
-       "With --bench: warm, cold (files evicted before each run) or both (default warm)",
-       "warm, cold or both", false, set_page_cache},
-      {"json", "With --bench: write every raw sample to this file as JSON", "a file path", false,
-       set_path<&Config::bench_json>},
-      {"slow-storage",
-       "With --bench: also run every variant from a FUSE mount adding this delay to each read "
-       "(default off)",
-       "a duration such as 2ms or 10ms; 0 turns it off", false,
-       set_duration<&Config::bench_slow_storage>},
-      {"load",
-       "With --bench: instead of the comparison, the scale-from-zero load test with this many "
-       "requests",
-       "a whole number from 1 to 10000000", false,
-       set_int<&Config::bench_load_requests, 1, 10'000'000>},
-      {"concurrency", "With --bench --load: connections held open at once (default 100)",
-       "a whole number from 1 to 10000", false, set_int<&Config::bench_concurrency, 1, 10'000>},
+      {"bench",
+       "Run the local cold-start comparison instead of supervising: execs knext-bench (beside "
+       "this binary) with these arguments; its flags: knext-bench --help",
+       "true or false", true,
+       [](Config&, std::string_view v) { return parse_bool(v).has_value(); }},
       {"gate",
        "Hold readiness until warm: auto, handoff, proxy or none (default auto: handoff "
        "for node, none otherwise)",
@@ -341,153 +235,27 @@ const std::vector<OptionSpec>& specs() {
   return kSpecs;
 }
 
-std::string env_name_of(std::string_view flag) {
-  std::string out = "KNEXT_";
-  for (char ch : flag) out.push_back(ch == '-' ? '_' : static_cast<char>(std::toupper(ch)));
-  return out;
-}
-
-std::string env_name(const OptionSpec& spec) {
-  return spec.env_name != nullptr ? spec.env_name : env_name_of(spec.name);
-}
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::string item;
-  for (char ch : text + ",") {
-    if (ch != ',') {
-      item.push_back(ch);
-    } else if (!item.empty()) {
-      out.push_back(item);
-      item.clear();
-    }
-  }
-  return out;
-}
-
-cxxopts::Options make_options() {
-  cxxopts::Options options("knext-launch",
-                           "PID 1 for Next.js standalone servers: supervises CMD (default `node "
-                           "server.js`) as a correct init.\n");
-  options.custom_help("[options]");
-  options.positional_help("[-- CMD ARGS...]");
-  auto add = options.add_options();
-  add("h,help", "Print this help and exit");
-  add("version", "Print the version and exit");
-  for (const auto& spec : specs()) {
-    std::string help = std::string(spec.help) + " [env " + env_name(spec) + "]";
-    if (spec.repeatable) {
-      add(spec.name, help, cxxopts::value<std::vector<std::string>>());
-      continue;
-    }
-    auto value = cxxopts::value<std::string>();
-    if (spec.is_switch) value->implicit_value("true");
-    add(spec.name, help, value);
-  }
-  add("command", "", cxxopts::value<std::vector<std::string>>());
-  options.parse_positional({"command"});
-  return options;
-}
-
-// cxxopts words its errors with the option name between quotes; pull it out to name the flag.
-std::string quoted_name(const std::string& what) {
-  auto first = what.find_first_of("'\xe2");
-  if (first == std::string::npos) return what;
-  auto start = what.find_first_not_of("'\xe2\x80\x98", first);
-  auto stop = what.find_first_of("'\xe2", start);
-  return what.substr(start, stop == std::string::npos ? std::string::npos : stop - start);
-}
-
-// Outside input quoted in a one-line error: control bytes are shown escaped, never raw.
-std::string printable(std::string_view text) {
-  std::string out;
-  for (unsigned char ch : text) {
-    if (ch == '\n') {
-      out += "\\n";
-    } else if (ch == '\t') {
-      out += "\\t";
-    } else if (ch < 0x20 || ch == 0x7f) {
-      out += fmt::format("\\x{:02x}", ch);
-    } else {
-      out.push_back(static_cast<char>(ch));
-    }
-  }
-  return out;
-}
-
-std::string dashed(const std::string& name) {
-  return (name.size() == 1 ? "-" : "--") + name;
-}
+constexpr CliProgram kProgram{
+    "knext-launch",
+    "PID 1 for Next.js standalone servers: supervises CMD (default `node server.js`) as a correct "
+    "init.\n",
+    "[-- CMD ARGS...]"};
 
 }  // namespace
 
-EnvLookup process_env() {
-  return [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
-    if (v == nullptr) return std::nullopt;
-    return std::string(v);
-  };
-}
-
 Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLookup& env) {
   Config config;
-  auto dashdash = std::find(args.begin(), args.end(), "--");
-  std::vector<std::string> flags(args.begin(), dashdash);
-  std::vector<std::string> after_dashdash;
-  if (dashdash != args.end()) after_dashdash.assign(dashdash + 1, args.end());
-
-  std::vector<const char*> argv{"knext-launch"};
-  for (const auto& f : flags) argv.push_back(f.c_str());
-
-  auto options = make_options();
-  cxxopts::ParseResult result;
-  try {
-    result = options.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const cxxopts::exceptions::no_such_option& e) {
-    return Error{"unknown flag '" + printable(dashed(quoted_name(e.what()))) +
-                 "'; see --help for the allowed flags (put the command and its own flags after "
-                 "--)"};
-  } catch (const cxxopts::exceptions::missing_argument& e) {
-    auto name = quoted_name(e.what());
-    for (const auto& spec : specs()) {
-      if (name == spec.name) return Error{dashed(name) + " needs a value: " + spec.allowed};
-    }
-    return Error{dashed(name) + " needs a value"};
-  } catch (const cxxopts::exceptions::exception& e) {
-    return Error{"bad command line: " + printable(e.what()) + "; see --help"};
-  }
-
-  if (result.count("help")) {
+  auto parsed = parse_flags(kProgram, specs(), config, args, env);
+  if (!parsed) return parsed.error();
+  if (parsed->help) {
     config.mode = Mode::kHelp;
     return config;
   }
-  if (result.count("version")) {
+  if (parsed->version) {
     config.mode = Mode::kVersion;
     return config;
   }
-
-  for (const auto& spec : specs()) {
-    std::vector<std::string> values;
-    std::string source;
-    if (result.count(spec.name)) {
-      values = spec.repeatable ? result[spec.name].as<std::vector<std::string>>()
-                               : std::vector<std::string>{result[spec.name].as<std::string>()};
-      source = dashed(spec.name);
-    } else if (auto from_env = env(env_name(spec))) {
-      values = spec.repeatable ? split_commas(*from_env) : std::vector<std::string>{*from_env};
-      source = env_name(spec) + " (for " + dashed(spec.name) + ")";
-    } else {
-      continue;
-    }
-    for (const auto& value : values) {
-      if (!spec.set(config, value)) {
-        return Error{source + ": '" + printable(value) + "' is not allowed; use " + spec.allowed};
-      }
-    }
-  }
-
-  if (result.count("command")) config.command = result["command"].as<std::vector<std::string>>();
-  config.command.insert(config.command.end(), after_dashdash.begin(), after_dashdash.end());
+  config.command = std::move(parsed->positional);
   if (config.mode == Mode::kPrewarm && config.cache_seed.empty()) {
     return Error{"--prewarm needs --cache-seed DIR: where the image keeps the compile cache"};
   }
@@ -499,22 +267,21 @@ Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLoo
                    "off"};
     }
   }
-  if (config.mode == Mode::kRun && !config.command.empty() && config.command.front().empty()) {
-    return Error{"the command is an empty string; give a program name or path after --"};
+  if (auto checked = check_command(config.command); config.mode == Mode::kRun && !checked) {
+    return checked.error();
   }
   return config;
 }
 
 std::string help_text() {
-  return make_options().help({""}) +
+  return flags_help(kProgram, specs()) +
          "\nWith no CMD, runs `node server.js` in the working directory.\n"
          "Exit status: the child's, or 128+N if it died of signal N; 2 for bad options; 126/127 "
          "if CMD cannot be executed / is not found.\n";
 }
 
 std::vector<std::string> effective_command(const Config& config) {
-  if (!config.command.empty()) return config.command;
-  return {"node", "server.js"};
+  return command_or_default(config.command);
 }
 
 bool runs_node(const Config& config) {

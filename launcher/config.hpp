@@ -1,19 +1,20 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/cli_flags.hpp"
 #include "common/expected.hpp"
 #include "common/log.hpp"
 #include "common/run_as.hpp"
 
 namespace knext {
 
-enum class Mode { kRun, kBench, kPrewarm, kHelp, kVersion };
+// --bench is not a mode: main hands the whole command line to knext-bench before parsing it.
+enum class Mode { kRun, kPrewarm, kHelp, kVersion };
 // How readiness is held back until warm: through the node hook (no extra hop), by the launcher
 // proxying PORT, or not at all. kAuto: handoff when the command is node, else none.
 enum class GateMode { kAuto, kHandoff, kProxy, kNone };
@@ -33,13 +34,6 @@ struct Config {
   bool signal_group = false;
   LogFormat log_format = LogFormat::kText;
   LogLevel log_level = LogLevel::kInfo;
-  int bench_runs = 5;
-  bool bench_warm_page_cache = true;  // --page-cache=warm|cold|both
-  bool bench_cold_page_cache = false;
-  std::string bench_json;                           // --json FILE: every raw sample
-  std::chrono::milliseconds bench_slow_storage{0};  // per-read delay of the FUSE scenario; 0: off
-  int bench_load_requests = 0;                      // --load: the scale-from-zero load test
-  int bench_concurrency = 100;
 
   GateMode gate = GateMode::kAuto;
   std::vector<std::string> warm_paths;  // empty means "/"
@@ -69,10 +63,6 @@ struct Config {
   int restart_max = 5;  // restarts allowed within restart_window
   std::chrono::milliseconds restart_window{60'000};
 };
-
-// Looks up an environment variable; injectable so tests need not touch the real environment.
-using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
-EnvLookup process_env();
 
 // Flags win over KNEXT_<NAME> variables. Errors are one line naming the flag and what is allowed.
 Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLookup& env);

@@ -4,10 +4,10 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench.hpp"
 #include "common/log.hpp"
 #include "common/timeline.hpp"
 #include "common/version.hpp"
+#include "launcher/bench_handoff.hpp"
 #include "launcher/config.hpp"
 #include "launcher/launch_plan.hpp"
 #include "launcher/prewarm.hpp"
@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
     knext::unblock_handled_signals();
     return knext::run_warm_worker({args.begin() + 1, args.end()});
   }
+  if (knext::bench_requested(args, knext::process_env())) {
+    knext::unblock_handled_signals();  // the mask outlives exec
+    return knext::exec_bench(args);
+  }
   auto config = knext::parse_config(args, knext::process_env());
   if (!config) {
     std::fprintf(stderr, "knext-launch: %s\n", config.error().message.c_str());
@@ -38,10 +42,6 @@ int main(int argc, char** argv) {
       return 0;
     default:
       break;
-  }
-  if (config->mode == knext::Mode::kBench) {
-    knext::unblock_handled_signals();
-    return knext::bench::run(*config);
   }
   if (auto allowed = knext::app_user_allowed(config->user, config->refuse_root, getuid());
       !allowed) {

@@ -145,3 +145,39 @@ TEST_CASE(
       in_dir(out.path().string()), 30s);
   CHECK_MESSAGE(node.out.find("json ok") != std::string::npos, node.out << node.err);
 }
+
+// knext-launch hands `--bench ...` to knext-bench unchanged: its help, its flag errors.
+TEST_CASE("--bench goes through knext-bench: its --help, and a bad bench flag named by it") {
+  auto help = run_launcher({"--bench", "--help"}, in_dir(kApp.string()), 10s);
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("knext-bench [options]") != std::string::npos);
+  for (const char* flag : {"--runs", "--page-cache", "--slow-storage", "--load", "KNEXT_RUNS"}) {
+    CHECK_MESSAGE(help.out.find(flag) != std::string::npos, flag);
+  }
+
+  auto bad = run_launcher({"--bench", "--runs", "0"}, in_dir(kApp.string()), 10s);
+  CHECK(bad.exit_code == 2);
+  REQUIRE(lines(bad.err).size() == 1);
+  CHECK(bad.err.find("knext-bench: --runs: '0' is not allowed") == 0);
+
+  auto from_env = run_launcher({}, [] {
+    auto o = in_dir(kApp.string());
+    o.env["KNEXT_BENCH"] = "true";
+    o.env["KNEXT_PAGE_CACHE"] = "tepid";
+    return o;
+  }());
+  CHECK(from_env.exit_code == 2);
+  CHECK(from_env.err.find("knext-bench: KNEXT_PAGE_CACHE (for --page-cache)") == 0);
+}
+
+// An install of knext-launch alone (the base image ships no bench): one line, exit 2.
+TEST_CASE("--bench without knext-bench beside the launcher: one line naming it, exit 2") {
+  TempDir alone;
+  auto o = in_dir(alone.path().string());
+  o.wrapper = {"sh", "-c", R"(cp "$0" ./knext-launch && exec ./knext-launch "$@")"};
+  auto r = run_launcher({"--bench", "--runs", "2"}, o, 10s);
+  CHECK(r.exit_code == 2);
+  REQUIRE(lines(r.err).size() == 1);
+  CHECK(r.err.find("knext-launch: --bench runs knext-bench") == 0);
+  CHECK(r.err.find(alone.path().string() + "/knext-bench") != std::string::npos);
+}

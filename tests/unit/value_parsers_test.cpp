@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "launcher/value_parsers.hpp"
+#include "common/value_parsers.hpp"
 
 using std::chrono::milliseconds;
 

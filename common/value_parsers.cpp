@@ -1,4 +1,4 @@
-#include "launcher/value_parsers.hpp"
+#include "common/value_parsers.hpp"
 
 #include <cctype>
 #include <charconv>
@@ -67,6 +67,23 @@ std::optional<uint64_t> parse_bytes(std::string_view text) {
     return number * scale;
   }
   return std::nullopt;
+}
+
+std::optional<int> parse_int(std::string_view text, int min, int max) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size() || n < min || n > max) {
+    return std::nullopt;
+  }
+  return n;
+}
+
+bool is_url_path(std::string_view text) {
+  if (text.empty() || text.front() != '/') return false;
+  for (unsigned char ch : text) {
+    if (ch <= 0x20 || ch >= 0x7f) return false;
+  }
+  return true;
 }
 
 }  // namespace knext
