@@ -179,11 +179,12 @@ Status run_scenario(Scenario& scenario, const BenchInputs& in, const Placement& 
 int run(const BenchConfig& config) {
   if (config.load_requests > 0) return run_load_test(config);
   std::vector<std::string> command = server_command(config);
+  std::string app_dir = fs::current_path().string();
   if (config.command.empty() && !fs::exists("server.js")) {
     std::fprintf(stderr,
                  "knext-launch: --bench: no server.js in %s; run it in the standalone output "
                  "directory or give the server command after --\n",
-                 fs::current_path().c_str());
+                 app_dir.c_str());
     return 2;
   }
   if (!resolve_command(command.front())) {
@@ -200,14 +201,13 @@ int run(const BenchConfig& config) {
   BenchInputs in{config, bench_warm_paths(config), *port, cache.path(), {}};
   // Baked once for the real directory; through the slow mount its paths are not the app's,
   // so there the launcher falls back to Next's traces, as it would for a moved image.
-  auto manifest =
-      BakedManifest::bake(fs::current_path().string(), command, in.paths, cache.path() + "/seed");
+  auto manifest = BakedManifest::bake(app_dir, command, in.paths, cache.path() + "/seed");
   if (!manifest) {
     std::fprintf(stderr, "no page-cache manifest (%s): knext postwarm+fs uses Next's traces\n",
                  manifest.error().message.c_str());
   }
-  auto unwarmed = pick_unwarmed_routes(fs::current_path().string(), in.paths,
-                                       {command, {}, {}, {}, {}, in.port, 60'000});
+  auto unwarmed =
+      pick_unwarmed_routes(app_dir, in.paths, {command, {}, {}, {}, {}, in.port, 60'000});
   if (unwarmed) {
     in.unwarmed = std::move(*unwarmed);
   } else {
@@ -239,7 +239,6 @@ int run(const BenchConfig& config) {
       make_variants({command, launcher_command(), cache.path(), in.paths}).size();
   Progress progress(scenarios.size() * variant_count * static_cast<size_t>(config.runs));
 
-  std::string app_dir = fs::current_path().string();
   std::vector<Scenario> done;
   for (auto& scenario : scenarios) {
     Placement placement{app_dir, command};

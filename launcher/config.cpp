@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/cli_flags.hpp"
+#include "common/loopback.hpp"
 #include "common/value_parsers.hpp"
 
 namespace knext {
@@ -261,7 +262,7 @@ Expected<Config> parse_config(const std::vector<std::string>& args, const EnvLoo
   }
   if (config.admin_port != 0) {
     auto port = env("PORT");
-    if (port && parse_int(*port, 1, 65535) == config.admin_port) {
+    if (port && parse_port(*port) == config.admin_port) {
       return Error{"--admin-port " + std::to_string(config.admin_port) +
                    " is the app's PORT; use another port for the admin endpoint, or 0 to turn it "
                    "off"};

@@ -21,6 +21,7 @@
 
 #include "cachewarm/build_id.hpp"
 #include "cachewarm/text_file.hpp"
+#include "common/loopback.hpp"
 #include "probes/http/curl_api.hpp"
 #include "probes/warm/route_discovery.hpp"
 #include "probes/warm/thread_cpu.hpp"
@@ -480,7 +481,9 @@ int run_warm_worker(const std::vector<std::string>& args) {
     std::fprintf(stderr, "knext-launch: warm-up worker: bad arguments\n");
     return 2;
   }
-  if (const char* port = std::getenv("PORT")) avoid_local_port(std::atoi(port));
+  if (const char* text = std::getenv("PORT")) {
+    if (auto port = parse_port(text)) avoid_local_port(*port);
+  }
   Worker worker;
   // Load libcurl and read the build's manifests now, while node is still booting.
   if (auto api = curl_api(); !api) {
