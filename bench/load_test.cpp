@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -315,74 +316,75 @@ void print_report(const Report& r) {
   std::fflush(stdout);
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<int>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
+namespace json = boost::json;
+
+// ms to the µs, as the table's figures.
+double ms3(double value) {
+  return std::round(value * 1000) / 1000;
 }
 
-std::string json_counts(const FailureCounts& f) {
-  return fmt::format(R"({{"non_2xx": {}, "reset": {}, "timeout": {}, "refused": {}, "other": {}}})",
-                     f.non_2xx, f.reset, f.timeout, f.refused, f.other);
+json::object counts_json(const FailureCounts& f) {
+  return {{"non_2xx", f.non_2xx},
+          {"reset", f.reset},
+          {"timeout", f.timeout},
+          {"refused", f.refused},
+          {"other", f.other}};
+}
+
+json::value optional_json(const std::optional<int>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
 }
 
 std::string to_json(const Report& r) {
   const LoadResult& l = r.load;
-  std::string paths;
-  for (const auto& p : r.paths) paths += (paths.empty() ? "" : ", ") + json_string(p);
-  std::string out = "{\n";
-  auto field = [&](const std::string& name, const std::string& value) {
-    out += fmt::format("{}  \"{}\": {}", out.size() > 2 ? ",\n" : "", name, value);
-  };
-  field("requests", std::to_string(r.requests));
-  field("concurrency", std::to_string(r.concurrency));
-  field("paths", "[" + paths + "]");
-  field("sent", std::to_string(l.sent));
-  field("finished", std::to_string(r.finished()));
-  field("ok", std::to_string(l.ok));
-  field("errors", std::to_string(l.failed.total()));
-  field("errors_by_kind", json_counts(l.failed));
-  field("first_failure", l.first_failure.empty() ? "null" : json_string(l.first_failure));
-  field("latency_ms",
-        fmt::format(R"({{"p50": {:.3f}, "p90": {:.3f}, "p99": {:.3f}, "max": {:.3f}}})",
-                    r.latency.p50, r.latency.p90, r.latency.p99, r.latency.max));
-  field("requests_per_s", fmt::format("{:.1f}", r.requests_per_s));
+  json::array paths;
+  for (const auto& p : r.paths) paths.emplace_back(p);
   auto conn = connection_spread(l);
-  field("per_connection",
-        fmt::format(R"({{"slowest_ms": {{"min": {:.3f}, "p50": {:.3f}, "max": {:.3f}}}, )"
-                    R"("first_ms": {{"p50": {:.3f}, "max": {:.3f}}}, )"
-                    R"("slowest_later_ms": {{"p50": {:.3f}, "max": {:.3f}}}, )"
-                    R"("min_requests": {}, "max_requests": {}}})",
-                    conn.max_ms.min, conn.max_ms.p50, conn.max_ms.max, conn.first_ms.p50,
-                    conn.first_ms.max, conn.max_later_ms.p50, conn.max_later_ms.max,
-                    conn.min_requests, conn.max_requests));
   const SlowestRequest& s = l.slowest;
-  field("slowest_request",
-        fmt::format(R"({{"path": {}, "connection": {}, "ms": {:.3f}, "started_ms": {:.3f}, )"
-                    R"("held_retries": {}, "new_connections": {}, "connect_ms": {:.3f}, )"
-                    R"("first_byte_ms": {:.3f}}})",
-                    json_string(s.path), s.connection, s.ms, s.started_ms, s.held_retries,
-                    s.new_connections, s.connect_ms, s.first_byte_ms));
-  field("time_to_first_success_ms", fmt::format("{:.3f}", r.first_ok_ms));
-  field("finished_at_sigterm", std::to_string(l.finished_at_stop));
-  field("in_flight_at_sigterm", std::to_string(l.in_flight_at_stop));
-  field("lost", std::to_string(l.lost.total()));
-  field("lost_by_kind", json_counts(l.lost));
-  field("launcher_exit", r.exit_code    ? std::to_string(*r.exit_code)
-                         : r.early_exit ? std::to_string(*r.early_exit)
-                                        : std::string("null"));
-  field("launcher_exited_before_sigterm", r.early_exit ? "true" : "false");
-  field("launcher_exit_ms_after_sigterm", r.exit_code ? fmt::format("{:.3f}", r.exit_ms) : "null");
-  return out + "\n}\n";
+  json::object o;
+  o["requests"] = r.requests;
+  o["concurrency"] = r.concurrency;
+  o["paths"] = std::move(paths);
+  o["sent"] = l.sent;
+  o["finished"] = r.finished();
+  o["ok"] = l.ok;
+  o["errors"] = l.failed.total();
+  o["errors_by_kind"] = counts_json(l.failed);
+  o["first_failure"] =
+      l.first_failure.empty() ? json::value(nullptr) : json::value(l.first_failure);
+  o["latency_ms"] = {{"p50", ms3(r.latency.p50)},
+                     {"p90", ms3(r.latency.p90)},
+                     {"p99", ms3(r.latency.p99)},
+                     {"max", ms3(r.latency.max)}};
+  o["requests_per_s"] = std::round(r.requests_per_s * 10) / 10;
+  o["per_connection"] = {
+      {"slowest_ms",
+       {{"min", ms3(conn.max_ms.min)},
+        {"p50", ms3(conn.max_ms.p50)},
+        {"max", ms3(conn.max_ms.max)}}},
+      {"first_ms", {{"p50", ms3(conn.first_ms.p50)}, {"max", ms3(conn.first_ms.max)}}},
+      {"slowest_later_ms",
+       {{"p50", ms3(conn.max_later_ms.p50)}, {"max", ms3(conn.max_later_ms.max)}}},
+      {"min_requests", conn.min_requests},
+      {"max_requests", conn.max_requests}};
+  o["slowest_request"] = {{"path", s.path},
+                          {"connection", s.connection},
+                          {"ms", ms3(s.ms)},
+                          {"started_ms", ms3(s.started_ms)},
+                          {"held_retries", s.held_retries},
+                          {"new_connections", s.new_connections},
+                          {"connect_ms", ms3(s.connect_ms)},
+                          {"first_byte_ms", ms3(s.first_byte_ms)}};
+  o["time_to_first_success_ms"] = ms3(r.first_ok_ms);
+  o["finished_at_sigterm"] = l.finished_at_stop;
+  o["in_flight_at_sigterm"] = l.in_flight_at_stop;
+  o["lost"] = l.lost.total();
+  o["lost_by_kind"] = counts_json(l.lost);
+  o["launcher_exit"] = optional_json(r.exit_code ? r.exit_code : r.early_exit);
+  o["launcher_exited_before_sigterm"] = r.early_exit.has_value();
+  o["launcher_exit_ms_after_sigterm"] =
+      r.exit_code ? json::value(ms3(r.exit_ms)) : json::value(nullptr);
+  return json::serialize(o) + "\n";
 }
 
 bool write_json(const std::string& path, const Report& report) {
