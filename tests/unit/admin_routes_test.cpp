@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 #include <regex>
 #include <sstream>
@@ -204,6 +206,25 @@ TEST_CASE("/startup with nothing yet is still valid JSON") {
         R"("warm_paths":[],"background":{"state":"off","routes":0,"warmed":0,"reason":"",)"
         R"("started_ms":0.000,"done_ms":0.000}})"
         "\n");
+}
+
+TEST_CASE("/startup stays valid JSON whatever the strings hold") {
+  LaunchState state;
+  state.gate_mode = "handoff";
+  WarmPathStatus w;
+  w.path = "/caf\xc3\xa9?q=\"x\"";
+  w.last_error = std::string("line 1\nline 2\t\\ \x01 \x1f \"quoted\"");
+  w.done_ms = 12.25;
+  state.warm_paths = {w};
+  state.background.reason = "a\rb";
+  boost::json::error_code ec;
+  auto doc = boost::json::parse(knext::startup_json(state), ec);
+  REQUIRE_MESSAGE(!ec, knext::startup_json(state));
+  const auto& path = doc.at("warm_paths").at(0);
+  CHECK(path.at("path").as_string() == w.path);
+  CHECK(path.at("error").as_string() == w.last_error);
+  CHECK(path.at("ms").as_double() == 12.25);
+  CHECK(doc.at("background").at("reason").as_string() == "a\rb");
 }
 
 TEST_CASE("warm state names") {
