@@ -520,16 +520,21 @@ ColdStart cold_start_behind_queue_proxy(const std::string& probe, bool with_laun
   return c;
 }
 
-// "Warm" = the first request after ready takes at most this many times the steady median.
+// "Warm" = the first request after ready takes at most this many times the steady median,
+// plus one scheduler tick (4 ms at HZ=250): routes that answer in 2-20 ms are doubled by one
+// preemption on a shared 2-core machine alone.
 constexpr double kWarmFactor = 2.0;
+constexpr double kTickMs = 4.0;
 
 void check_first_requests_are_warm(const ColdStart& c) {
-  CHECK_MESSAGE(c.first_slow_ms <= kWarmFactor * c.median_slow_ms,
+  CHECK_MESSAGE(c.first_slow_ms <= kWarmFactor * c.median_slow_ms + kTickMs,
                 "first /slow " << fixed1(c.first_slow_ms) << " ms > " << kWarmFactor
-                               << " x steady median " << fixed1(c.median_slow_ms) << " ms");
-  CHECK_MESSAGE(c.first_dynamic_ms <= kWarmFactor * c.median_dynamic_ms,
+                               << " x steady median " << fixed1(c.median_slow_ms) << " ms + "
+                               << kTickMs << " ms");
+  CHECK_MESSAGE(c.first_dynamic_ms <= kWarmFactor * c.median_dynamic_ms + kTickMs,
                 "first /dynamic " << fixed1(c.first_dynamic_ms) << " ms > " << kWarmFactor
-                                  << " x steady median " << fixed1(c.median_dynamic_ms) << " ms");
+                                  << " x steady median " << fixed1(c.median_dynamic_ms) << " ms + "
+                                  << kTickMs << " ms");
 }
 
 // Polls the public port until `line` shows in the launcher's log: every connect before that must
@@ -1009,9 +1014,6 @@ TEST_CASE(
     double next = next_ms[route];
     MESSAGE(route << ": first after background warming " << fixed1(next) << " ms, steady median "
                   << fixed1(m) << " ms");
-    // Plus one scheduler tick (4 ms at HZ=250): these routes answer in 2-8 ms, where one
-    // preemption on a shared 2-core machine alone doubles a single request.
-    constexpr double kTickMs = 4.0;
     CHECK_MESSAGE(next <= kWarmFactor * m + kTickMs,
                   route << " first " << fixed1(next) << " ms > " << kWarmFactor
                         << " x steady median " << fixed1(m) << " ms + " << kTickMs << " ms");
