@@ -22,9 +22,6 @@ std::vector<double> rss_mb_samples(const Variant& v) {
 namespace json = boost::json;
 
 // Figures are written as the table shows them: ms to 2 decimals, ratios to 3.
-double rounded(double value, double scale) {
-  return std::round(value * scale) / scale;
-}
 double ms(double value) {
   return rounded(value, 100);
 }

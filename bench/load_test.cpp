@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bench/load_client.hpp"
+#include "bench/stats.hpp"
 #include "common/boost_process.hpp"
 #include "common/clock.hpp"
 #include "common/exit_status.hpp"
@@ -320,7 +321,7 @@ namespace json = boost::json;
 
 // ms to the µs, as the table's figures.
 double ms3(double value) {
-  return std::round(value * 1000) / 1000;
+  return rounded(value, 1000);
 }
 
 json::object counts_json(const FailureCounts& f) {
@@ -356,7 +357,7 @@ std::string to_json(const Report& r) {
                      {"p90", ms3(r.latency.p90)},
                      {"p99", ms3(r.latency.p99)},
                      {"max", ms3(r.latency.max)}};
-  o["requests_per_s"] = std::round(r.requests_per_s * 10) / 10;
+  o["requests_per_s"] = rounded(r.requests_per_s, 10);
   o["per_connection"] = {
       {"slowest_ms",
        {{"min", ms3(conn.max_ms.min)},

@@ -5,6 +5,10 @@
 
 namespace knext::bench {
 
+double rounded(double value, double scale) {
+  return std::round(value * scale) / scale;
+}
+
 Summary summarize(std::vector<double> samples) {
   Summary s;
   s.count = samples.size();

@@ -15,4 +15,7 @@ struct Summary {
 
 Summary summarize(std::vector<double> samples);
 
+// `value` to the nearest 1/scale (scale 1000: to the µs of a ms figure), as reports write it.
+double rounded(double value, double scale);
+
 }  // namespace knext::bench
