@@ -131,6 +131,11 @@ else
   finish
 fi
 echo "time: app image $((SECONDS - t0)) s"
+# vfs storage keeps a full copy of every layer: drop what no tag reaches any more (the chains of
+# earlier builds, working containers of killed runs) or a CI machine fills its disk over re-runs.
+"${BUILDAH[@]}" rm --all >/dev/null 2>&1
+"${BUILDAH[@]}" rmi --prune >/dev/null 2>&1
+echo "time: buildah storage after pruning $(du -sh "$CACHE/containers/storage" 2>/dev/null | cut -f1)"
 bake_line=$(grep -h 'knext-launch --prewarm:' "$WORK/app.log" | tail -1)
 if [[ -n "$bake_line" ]]; then
   echo "bake: $bake_line"
