@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/stop_on_signal.hpp"
 #include "common/expected.hpp"
 
 namespace knext::bench {
@@ -24,8 +25,9 @@ class BakedManifest {
   bool baked_here() const { return !app_dir_.empty(); }
 
  private:
-  explicit BakedManifest(std::string app_dir) : app_dir_(std::move(app_dir)) {}
-  std::string app_dir_;  // set when this bench baked: what --prewarm wrote there is removed
+  explicit BakedManifest(std::string app_dir);
+  std::string app_dir_;   // set when this bench baked: what --prewarm wrote there is removed
+  OnStopSignal on_stop_;  // ... also when the bench is stopped by a signal
 };
 
 }  // namespace knext::bench

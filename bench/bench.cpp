@@ -17,6 +17,7 @@
 #include "bench/server_run.hpp"
 #include "bench/slow_storage.hpp"
 #include "bench/stats.hpp"
+#include "bench/stop_on_signal.hpp"
 #include "bench/unwarmed_routes.hpp"
 #include "bench/wake_burst.hpp"
 #include "cachewarm/dir_ops.hpp"
@@ -36,7 +37,12 @@ class ScratchDir {
  public:
   ScratchDir() {
     std::string pattern = (fs::temp_directory_path() / "knext-bench-cache-XXXXXX").string();
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+    if (mkdtemp(pattern.data()) == nullptr) return;
+    path_ = pattern;
+    on_stop_ = OnStopSignal([dir = path_] {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    });
   }
   ~ScratchDir() {
     std::error_code ec;
@@ -48,6 +54,7 @@ class ScratchDir {
 
  private:
   std::string path_;
+  OnStopSignal on_stop_;
 };
 
 void add_files_under(const std::string& dir, std::vector<std::string>& files) {

@@ -16,6 +16,7 @@
 
 #include "bench/load_client.hpp"
 #include "bench/stats.hpp"
+#include "bench/stop_on_signal.hpp"
 #include "common/boost_process.hpp"
 #include "common/clock.hpp"
 #include "common/exit_status.hpp"
@@ -42,7 +43,8 @@ constexpr int kSpareFds = 64;  // beyond one per connection: stdio, libcurl's ow
 class LauncherProcess {
  public:
   LauncherProcess(const std::string& exe, const std::vector<std::string>& args, bp::environment env)
-      : child_(bp::exe = exe, bp::args = args, env, bp::std_in<bp::null, bp::std_out> bp::null) {}
+      : child_(bp::exe = exe, bp::args = args, env, bp::std_in<bp::null, bp::std_out> bp::null),
+        on_stop_([pid = child_.id()] { terminate_pid(pid, 10s); }) {}
   ~LauncherProcess() {
     std::error_code ec;
     if (!child_.running(ec) || ec) return;
@@ -66,6 +68,7 @@ class LauncherProcess {
 
  private:
   bp::child child_;
+  OnStopSignal on_stop_;
 };
 
 struct Latency {

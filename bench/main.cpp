@@ -6,6 +6,7 @@
 
 #include "bench/bench.hpp"
 #include "bench/bench_config.hpp"
+#include "bench/stop_on_signal.hpp"
 #include "common/version.hpp"
 
 int main(int argc, char** argv) {
@@ -23,5 +24,6 @@ int main(int argc, char** argv) {
     std::printf("knext-bench %s\n", knext::kVersion);
     return 0;
   }
+  knext::bench::stop_on_signal();
   return knext::bench::run(*config);
 }

@@ -44,6 +44,8 @@ Expected<ServerProcess> ServerProcess::start(const ServerRunRequest& request) {
   } catch (const bp::process_error& e) {
     return Error{"cannot start " + *exe + ": " + e.what()};
   }
+  p.on_stop_ =
+      OnStopSignal([pid = p.child_->id()] { terminate_pid(pid, std::chrono::seconds(10)); });
   return p;
 }
 

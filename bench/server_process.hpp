@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "bench/server_run.hpp"
+#include "bench/stop_on_signal.hpp"
 #include "common/boost_process.hpp"
 #include "common/clock.hpp"
 #include "common/expected.hpp"
@@ -30,6 +31,7 @@ class ServerProcess {
  private:
   ServerProcess() = default;
   std::unique_ptr<boost::process::child> child_;
+  OnStopSignal on_stop_;
   int port_ = 0;
   SteadyClock::time_point spawned_;
 };

@@ -1,4 +1,5 @@
 #include "bench/slow_storage.hpp"
+#include "bench/stop_on_signal.hpp"
 
 #include <fmt/format.h>
 #include <signal.h>
@@ -156,6 +157,7 @@ struct SlowStorage::State {
   std::string mountpoint;
   std::string log;
   bp::child daemon;
+  OnStopSignal on_stop;
 };
 
 SlowStorage::State::~State() {
@@ -220,6 +222,14 @@ Expected<SlowStorage> SlowStorage::mount(const SlowStorageOptions& options) {
   } catch (const bp::process_error& e) {
     return Error{"cannot start " + bin->string() + ": " + e.what(), e.code().value()};
   }
+  state->on_stop = OnStopSignal([mnt = state->mountpoint, pid = state->daemon.id()] {
+    umount2(mnt.c_str(), MNT_DETACH);
+    terminate_pid(pid, kStopTimeout);
+    std::error_code ec;
+    fs::remove(mnt, ec);
+    fs::remove(fs::path(mnt).parent_path() / "slowfs.log", ec);
+    fs::remove(fs::path(mnt).parent_path(), ec);
+  });
 
   auto deadline = std::chrono::steady_clock::now() + options.mount_timeout;
   while (!is_mounted(state->mountpoint)) {

@@ -4,7 +4,12 @@
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 
+#include <signal.h>
+
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
 
 #include "common/fd.hpp"
 #include "common/loopback.hpp"
@@ -180,4 +185,65 @@ TEST_CASE("--bench without knext-bench beside the launcher: one line naming it, 
   REQUIRE(lines(r.err).size() == 1);
   CHECK(r.err.find("knext-launch: --bench runs knext-bench") == 0);
   CHECK(r.err.find(alone.path().string() + "/knext-bench") != std::string::npos);
+}
+
+namespace {
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+// Processes whose working directory is under `dir` (a server the bench left running).
+std::vector<std::string> processes_in(const fs::path& dir) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    auto cwd = fs::read_symlink(entry.path() / "cwd", ec);
+    if (!ec && cwd.string().rfind(dir.string(), 0) == 0) found.push_back(entry.path().string());
+  }
+  return found;
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+}  // namespace
+
+// The bench bakes a manifest and a warm-up record into the app it measures (when the app has
+// none) and removes them at the end. Stopped by a signal it removes them too, with the servers
+// it started; killed outright it leaves a marker, and the next bench removes that bake before
+// its own, so a stale record never steers later runs. On a copy of the fixture app.
+TEST_CASE(
+    "--bench stopped by SIGTERM leaves nothing in the app; a killed bench's bake is removed") {
+  TempDir tmp;
+  auto app = tmp.path() / "app";
+  fs::copy(kApp, app, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  auto next = app / ".next";
+  const std::vector<std::string> baked = {"knext-prewarm-manifest.txt", "knext-prewarm-pages.txt",
+                                          "knext-warm-record.json", "knext-bench-baked"};
+  for (const auto& name : baked) fs::remove(next / name);
+  // What a SIGKILLed bench leaves: its marker and a record for a path nobody asked for.
+  write_file(next / "knext-bench-baked", "");
+  write_file(next / "knext-warm-record.json",
+             R"({"knext_warm_record":1,"build_id":"stale","paths":[],"routes":[]})");
+
+  Launched bench({"--bench", "--runs", "1", "--page-cache=warm", "--warm-path", "/"},
+                 in_dir(app.string()));
+  CHECK(bench.wait_for_err("removing what a killed bench baked", 30s));
+  // The bake is done once the manifest is there; the runs follow.
+  REQUIRE_MESSAGE(eventually([&] { return fs::exists(next / "knext-prewarm-manifest.txt"); }, 120s),
+                  bench.err());
+  CHECK(read_file(next / "knext-warm-record.json").find("\"stale\"") == std::string::npos);
+  CHECK(eventually([&] { return bench.err().find("warm run 1/1") != std::string::npos; }, 60s));
+  bench.send(SIGTERM);
+  auto r = bench.wait(30s);
+  CHECK(r.exit_code == 128 + SIGTERM);
+  for (const auto& name : baked) CHECK_MESSAGE(!fs::exists(next / name), name);
+  CHECK(eventually([&] { return processes_in(app).empty(); }, 5s));
 }
