@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "common/clock.hpp"
 #include "common/exit_status.hpp"
 #include "common/log.hpp"
+#include "common/port_reservation.hpp"
 #include "common/spawn.hpp"
 #include "common/uv_handle.hpp"
 #include "launcher/compile_cache_setup.hpp"
@@ -73,6 +76,15 @@ int run_supervised(const LaunchPlan& plan, Timeline& timeline, const RunOptions&
   const int public_port = plan.public_port;
   const int internal_port = plan.internal_port;
   std::unique_ptr<ProxyGate> proxy;
+  // For the launcher's life: a restarted app is held on an ephemeral port again.
+  std::optional<PortReservation> port_reserved;
+  if (gate == GateMode::kHandoff && public_port > 0) {
+    if (auto held = PortReservation::hold(public_port)) {
+      port_reserved.emplace(std::move(*held));
+    } else {
+      log::debug("PORT not reserved against ephemeral use: " + held.error().message);
+    }
+  }
 
   int code = 0;
   {

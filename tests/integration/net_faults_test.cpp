@@ -491,3 +491,60 @@ TEST_CASE("--admin-host: every interface by default (IPv4 and IPv6), or just the
     CHECK(launcher.wait(10s).exit_code == 128 + SIGTERM);
   }
 }
+
+namespace {
+
+// Sets this network namespace's ip_local_port_range for as long as it lives (scripts/test.sh
+// runs this binary in a namespace of its own).
+class LocalPortRange {
+ public:
+  LocalPortRange(int low, int high) {
+    std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low_ >> high_;
+    std::ofstream("/proc/sys/net/ipv4/ip_local_port_range") << low << " " << high << "\n";
+  }
+  ~LocalPortRange() {
+    std::ofstream("/proc/sys/net/ipv4/ip_local_port_range") << low_ << " " << high_ << "\n";
+  }
+  LocalPortRange(const LocalPortRange&) = delete;
+  LocalPortRange& operator=(const LocalPortRange&) = delete;
+
+ private:
+  int low_ = 32768, high_ = 60999;
+};
+
+Fd bound_loopback(int port) {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  auto addr = knext::loopback_address(port);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fd.reset();
+  return fd;
+}
+
+}  // namespace
+
+// PORT inside the ephemeral range: the hook holds the app on 127.0.0.1:0, and the kernel must
+// never hand it PORT itself (the public listen would then fail). The kernel gives bind(0) odd
+// ports first; with every other odd port of a small range taken, PORT is the only odd one left.
+TEST_CASE("handoff with PORT in the ephemeral range: the app is never held on PORT itself") {
+  constexpr int kLow = 40100, kHigh = 40111, kPort = 40101;
+  std::vector<Fd> taken;
+  for (int p = kPort + 2; p <= kHigh; p += 2) {
+    taken.push_back(bound_loopback(p));
+    REQUIRE_MESSAGE(taken.back().valid(), "port " << p << " is in use here");
+  }
+  REQUIRE(bound_loopback(kPort).valid());  // free now (that socket is closed again)
+  LocalPortRange range(kLow, kHigh);
+  Launched launcher(
+      launcher_args({"--gate", "handoff", "--admin-port", "0"}, {node_bin(), status_server()}),
+      {.env = app_env(kPort)});
+  REQUIRE_MESSAGE(launcher.wait_for_err("phase gate-open", 15s), launcher.err());
+  std::smatch m;
+  std::string err = launcher.err();
+  REQUIRE_MESSAGE(
+      std::regex_search(err, m,
+                        std::regex(R"(server-listening-internal at \S+ \(127\.0\.0\.1:(\d+)\))")),
+      err);
+  CHECK(std::stoi(m[1]) != kPort);
+  CHECK(wait_status(kPort, "/after-open", 200, 10s));
+  launcher.send(SIGTERM);
+  CHECK(launcher.wait(10s).exit_code == 128 + SIGTERM);
+}
