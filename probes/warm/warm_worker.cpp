@@ -39,6 +39,9 @@ constexpr long kMaxAttemptMs = 30'000;
 constexpr int kServerErrorTries = 3;
 // A request whose main thread slept this long at under this share of CPU is waiting on the app.
 constexpr double kWaitWindowMs = 30;
+// The same before the server has answered anything: longer, as a server stuck at its start would
+// also look like this; still far below the waits (a data fetch, a timer) that it lets go of.
+constexpr double kFirstWaitWindowMs = 100;
 constexpr double kWaitCpuFraction = 0.10;
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
@@ -131,7 +134,7 @@ class Worker {
   }
   const std::atomic<bool>* cancel_flag() const { return &cancel_; }
   // Some request got an HTTP answer: the server is up, so a request it sits on is the app's
-  // own waiting (before that it may be a server that never answers at all).
+  // own waiting (before that it may be a server stuck at its start: see kFirstWaitWindowMs).
   std::atomic<bool> server_answered{false};
 
   std::vector<std::thread> left_running;  // requests the gate stopped waiting for
@@ -194,10 +197,11 @@ class Flight {
     std::unique_lock lock(state_->mutex);
     for (;;) {
       if (state_->changed.wait_for(lock, kCpuPoll, [&] { return state_->done; })) break;
-      if (cpu == nullptr || !worker.server_answered) continue;
+      if (cpu == nullptr) continue;
       auto now = Clock::now();
       if (auto s = cpu->sample(ms_between(start, now))) samples.push_back(*s);
-      if (mostly_waiting(samples, kWaitWindowMs, kWaitCpuFraction)) {
+      double window = worker.server_answered ? kWaitWindowMs : kFirstWaitWindowMs;
+      if (mostly_waiting(samples, window, kWaitCpuFraction)) {
         state_->late = std::move(on_late);
         lock.unlock();
         worker.left_running.push_back(std::move(thread_));

@@ -200,7 +200,7 @@ TEST_CASE("node crashes mid-request") {
     CHECK(!contains(r.err, "restarting"));
   }
   SUBCASE("--restart=on-failure: PORT and /readyz close, the app is warmed again, then serves") {
-    App app({"--restart", "on-failure", "--warm-path", "/sleep/1500"},
+    App app({"--restart", "on-failure", "--warm-path", "/work/1500"},
             {node_bin(), server("fault-server.cjs")});
     REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 15s), app.report());
     auto before = get(app.port, "/");
@@ -229,7 +229,7 @@ TEST_CASE("node crashes mid-request") {
 
 TEST_CASE(
     "--gate=proxy --restart=on-failure: PORT stops accepting while node is down, then serves") {
-  App app({"--gate", "proxy", "--restart", "on-failure", "--warm-path", "/sleep/1000"},
+  App app({"--gate", "proxy", "--restart", "on-failure", "--warm-path", "/work/1000"},
           {node_bin(), server("fault-server.cjs")});
   REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 15s), app.report());
   auto before = get(app.port, "/");
@@ -284,7 +284,7 @@ TEST_CASE("--restart=on-failure: a clean exit 0 is not restarted") {
 // ------------------------------------------------------------------------------
 
 TEST_CASE("node exits during warm-up: the launcher exits with its status, nothing left") {
-  App app({"--warm-path", "/sleep/5000"}, {node_bin(), server("fault-server.cjs")},
+  App app({"--warm-path", "/work/5000"}, {node_bin(), server("fault-server.cjs")},
           {{"FAULT_EXIT_AFTER_MS", "1000"}});
   auto r = app.launched->wait(10s);
   CHECK_MESSAGE(r.exit_code == 4, app.report());
@@ -342,13 +342,30 @@ TEST_CASE("the control fd closes early or carries garbage: the app still serves 
   }
 }
 
-TEST_CASE("a warm path that hangs forever: the gate opens at --warm-timeout (--warm-fail=open)") {
-  App app({"--warm-path", "/sleep/600000", "--warm-timeout", "2s"},
+TEST_CASE("a warm path that works forever: the gate opens at --warm-timeout (--warm-fail=open)") {
+  App app({"--warm-path", "/work/600000", "--warm-timeout", "2s"},
           {node_bin(), server("fault-server.cjs")});
   REQUIRE_MESSAGE(app.log_has("phase server-listening-internal", 10s), app.report());
   CHECK(!knext::loopback_accepts(app.port));
   REQUIRE_MESSAGE(app.log_has("opening the gate anyway (--warm-fail=open)", 6s), app.report());
   REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 3s), app.report());
+  CHECK(get(app.port, "/").status == 200);
+}
+
+// The first warm path waits on the app's own timer (node's main thread asleep) before the server
+// has answered anything: after 100 ms of that it no longer holds the gate, and keeps running.
+TEST_CASE("a first warm path that waits forever: the gate opens long before --warm-timeout") {
+  App app({"--warm-path", "/sleep/600000", "--warm-timeout", "20s"},
+          {node_bin(), server("fault-server.cjs")});
+  REQUIRE_MESSAGE(app.log_has("phase server-listening-internal", 10s), app.report());
+  auto listening = Clock::now();
+  REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 10s), app.report());
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - listening).count();
+  MESSAGE("ready " << ms << " ms after the server listened");
+  CHECK(ms < 10'000);
+  CHECK(
+      app.log_has("/sleep/600000 -> 0 after 1 request(s), first 0.0 ms, last 0.0 ms, waiting", 1s));
+  CHECK(!contains(app.err(), "opening the gate anyway"));
   CHECK(get(app.port, "/").status == 200);
 }
 
@@ -418,7 +435,7 @@ TEST_CASE("the cache volume fills up or disappears before the flush: the app sti
     how = "gone";
   }
   CAPTURE(how);
-  App app({"--cache-dir", volume.dir.path().string(), "--warm-path", "/sleep/1500"},
+  App app({"--cache-dir", volume.dir.path().string(), "--warm-path", "/work/1500"},
           {node_bin(), server("fault-server.cjs")});
   REQUIRE_MESSAGE(app.log_has("phase server-listening-internal", 15s), app.report());
   if (how == "full") {

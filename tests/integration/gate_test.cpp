@@ -700,11 +700,11 @@ TEST_CASE("SIGTERM during warm-up: the launcher exits promptly with the child's 
     auto env = app_env(port);
     env["STATUS_SERVER_TERM_EXIT"] = "42";
     Proc app("knext-launch",
-             launcher_argv({"--warm-path", "/sleep/10000", "--warm-timeout", "60s"},
+             launcher_argv({"--warm-path", "/work/10000", "--warm-timeout", "60s"},
                            {node_bin(), status_server()}),
              {.env = env});
     REQUIRE_MESSAGE(app.wait_for_err("phase server-listening-internal", 10s), app.report());
-    std::this_thread::sleep_for(300ms);  // the warm-up GET is now waiting on the server
+    std::this_thread::sleep_for(300ms);  // the server is now working on the warm-up GET
     CHECK(connect_errno(port) == ECONNREFUSED);
     auto family = descendants(app.pid());  // node and the launcher's warm-up worker, if any
     auto signalled = Clock::now();
@@ -791,7 +791,7 @@ TEST_CASE("the user's NODE_OPTIONS are kept, the hook's --require is added") {
 TEST_CASE("proxy gate: requests during warm-up are held, then all answered; ready path 503, 200") {
   int port = free_port();
   Proc app("knext-launch",
-           launcher_argv({"--gate", "proxy", "--warm-path", "/sleep/1500", "--warm-timeout", "20s"},
+           launcher_argv({"--gate", "proxy", "--warm-path", "/work/1500", "--warm-timeout", "20s"},
                          {node_bin(), status_server()}),
            {.env = app_env(port)});
   REQUIRE_MESSAGE(app.wait_for_err("phase child-spawned", 3s), app.report());

@@ -236,7 +236,7 @@ TEST_CASE("1,000 probes a second on the admin and the public port during warm-up
     CAPTURE(gate);
     int port = free_port();
     int admin = free_port();
-    Launched launcher(launcher_args({"--gate", gate, "--warm-path", "/sleep/2000", "--warm-timeout",
+    Launched launcher(launcher_args({"--gate", gate, "--warm-path", "/work/2000", "--warm-timeout",
                                      "30s", "--admin-port", std::to_string(admin)},
                                     {node_bin(), status_server()}),
                       {.env = app_env(port)});
@@ -307,8 +307,8 @@ TEST_CASE("proxy gate: 10,000 connections held before warm, RSS bounded, all rel
   constexpr int kHeld = 10'000;
   raise_fd_limit(2 * kHeld);
   int port = free_port();
-  Launched launcher(launcher_args({"--gate", "proxy", "--warm-path", "/sleep/8000",
-                                   "--warm-timeout", "60s", "--admin-port", "0"},
+  Launched launcher(launcher_args({"--gate", "proxy", "--warm-path", "/work/8000", "--warm-timeout",
+                                   "60s", "--admin-port", "0"},
                                   {node_bin(), status_server()}),
                     {.env = app_env(port)});
   REQUIRE_MESSAGE(launcher.wait_for_err("at most", 5s), launcher.err());
