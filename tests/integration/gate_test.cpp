@@ -1090,6 +1090,7 @@ TEST_CASE("--warm-path auto: a route answering 500 in the background is logged, 
   TempDir dir;
   fs::create_directories(dir.path() / ".next" / "server");
   fs::copy_file(status_server(), dir.path() / "server.js");
+  fs::copy_file(fs::path(status_server()).parent_path() / "work.cjs", dir.path() / "work.cjs");
   {
     std::ofstream(dir.path() / ".next" / "BUILD_ID") << "stand-in-build";
     std::ofstream(dir.path() / ".next" / "server" / "app-paths-manifest.json")
