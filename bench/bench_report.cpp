@@ -205,9 +205,10 @@ void print_table(const Scenario& scenario, const std::vector<std::string>& paths
     }
   }
   std::printf(
-      "wake burst: %d GETs round-robin over the warm paths, held from spawn (connect retried "
-      "every 5 ms, as the activator does), own start per run; completion ms from spawn, median "
-      "over runs of each run's figure:\n",
+      "wake burst: %d GETs round-robin over the warm paths, held from spawn and released at "
+      "once by the first passing TCP probe of PORT (every 50 ms from spawn, as queue-proxy "
+      "probes), own start per run; completion ms from spawn, median over runs of each run's "
+      "figure:\n",
       kWakeBurstRequests);
   std::printf("%-20s %9s %9s %9s %12s %6s\n", "variant", "p50", "p99", "max", "p99 vs plain",
               "2xx");

@@ -31,8 +31,8 @@ struct LoadPlan {
   // on_stop runs with the requests still in flight. Without it no stop comes.
   bool stop_when_all_sent = false;
   std::chrono::milliseconds request_timeout{30'000};
-  // Like Knative's activator holding requests for a revision at zero: a connect refused before
-  // `hold_until` (and before that connection's first 2xx) is retried after `hold_retry`.
+  // A request held while the server starts: a connect refused before `hold_until` (and before
+  // that connection's first 2xx) is retried after `hold_retry`.
   std::chrono::milliseconds hold_retry{5};
   SteadyClock::time_point hold_until;
 };

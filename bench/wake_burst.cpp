@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <thread>
+
 #include "bench/load_client.hpp"
 #include "bench/server_process.hpp"
+#include "common/loopback.hpp"
 
 namespace knext::bench {
 
@@ -11,6 +14,21 @@ Expected<WakeBurst> measure_wake_burst(const ServerRunRequest& request, int requ
   auto started = ServerProcess::start(request);
   if (!started) return started.error();
   ServerProcess& server = *started;
+  const auto deadline = server.spawned() + std::chrono::milliseconds(request.timeout_ms);
+  // queue-proxy's TCP probe, on its own schedule from the spawn; nothing else touches PORT
+  // before it passes (the activator holds the requests in its own process).
+  for (auto next = server.spawned(); !loopback_accepts(server.port());) {
+    if (!server.running()) {
+      return Error{
+          fmt::format("server exited ({}) before opening port {}", server.stop(), server.port())};
+    }
+    if (SteadyClock::now() > deadline) {
+      return Error{
+          fmt::format("port {} did not open within {}ms", server.port(), request.timeout_ms)};
+    }
+    next += kQueueProxyProbeInterval;
+    std::this_thread::sleep_until(next);
+  }
   LoadPlan plan;
   plan.base_url = fmt::format("http://127.0.0.1:{}", server.port());
   plan.paths = request.paths;
@@ -18,7 +36,7 @@ Expected<WakeBurst> measure_wake_burst(const ServerRunRequest& request, int requ
   plan.concurrency = requests;
   plan.request_timeout = std::chrono::milliseconds(request.timeout_ms);
   plan.hold_retry = std::chrono::milliseconds(5);
-  plan.hold_until = server.spawned() + plan.request_timeout;
+  plan.hold_until = deadline;
   LoadHooks hooks;
   hooks.target_alive = [&] { return server.running(); };
   auto load = run_load(plan, hooks);

@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -16,9 +17,14 @@ struct WakeBurst {
   std::string first_failure;    // of a request that did not get a 2xx
 };
 
-// Scale from zero as the activator sees it: starts the server with `requests` GETs (round-robin
-// over request.paths) already trying it, one connection each, a refused connect retried every
-// 5 ms; every request is held until it is answered or request.timeout_ms after spawn.
+// Scale from zero as Knative runs it: the activator holds the requests in its own process while
+// the pod's queue-proxy probes PORT with a TCP connect every 50 ms (knative.dev/serving
+// pkg/queue/readiness/probe.go, retryInterval); the first probe that connects releases all
+// `requests` GETs at once (round-robin over request.paths, one connection each; a refused
+// connect is still retried every 5 ms until request.timeout_ms after spawn). The activator's own
+// probe of the queue-proxy (every 200 ms) is not modelled: it adds the same to every variant.
+constexpr auto kQueueProxyProbeInterval = std::chrono::milliseconds(50);
+
 Expected<WakeBurst> measure_wake_burst(const ServerRunRequest& request,
                                        int requests = kWakeBurstRequests);
 
