@@ -1,6 +1,7 @@
 #include "launcher/startup_gate.hpp"
 #include "common/clock.hpp"
 #include "common/log.hpp"
+#include "probes/warm/warm_worker.hpp"
 
 namespace knext {
 namespace {
@@ -55,6 +56,8 @@ void StartupGate::prepare_warmup(bool auto_mode) {
   std::vector<std::string> args;
   if (auto_mode) args.emplace_back("--auto");
   if (config_.warm_bake) args.emplace_back("--bake");
+  // With exit, a server that has answered nothing is never let go as "waiting": it may be stuck.
+  if (config_.warm_fail == WarmFail::kExit) args.emplace_back(std::string(kWaitNeedsAnswerFlag));
   for (const auto& glob : config_.warm_skip) {
     args.emplace_back("--skip");
     args.push_back(glob);

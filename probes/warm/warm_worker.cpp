@@ -51,6 +51,7 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 struct WorkerOptions {
   bool auto_mode = false;
   bool bake = false;
+  bool wait_needs_answer = false;
   std::vector<std::string> skip;
   std::vector<std::string> paths;
 };
@@ -62,6 +63,8 @@ std::optional<WorkerOptions> parse_options(const std::vector<std::string>& args)
       o.auto_mode = true;
     } else if (args[i] == "--bake") {
       o.bake = true;
+    } else if (args[i] == kWaitNeedsAnswerFlag) {
+      o.wait_needs_answer = true;
     } else if (args[i] == "--skip" && i + 1 < args.size()) {
       o.skip.push_back(args[++i]);
     } else if (!args[i].empty() && args[i].front() == '/') {
@@ -136,6 +139,7 @@ class Worker {
   // Some request got an HTTP answer: the server is up, so a request it sits on is the app's
   // own waiting (before that it may be a server stuck at its start: see kFirstWaitWindowMs).
   std::atomic<bool> server_answered{false};
+  bool wait_needs_answer = false;  // --warm-fail=exit: before an answer nothing is "waiting"
 
   std::vector<std::thread> left_running;  // requests the gate stopped waiting for
 
@@ -197,7 +201,7 @@ class Flight {
     std::unique_lock lock(state_->mutex);
     for (;;) {
       if (state_->changed.wait_for(lock, kCpuPoll, [&] { return state_->done; })) break;
-      if (cpu == nullptr) continue;
+      if (cpu == nullptr || (worker.wait_needs_answer && !worker.server_answered)) continue;
       auto now = Clock::now();
       if (auto s = cpu->sample(ms_between(start, now))) samples.push_back(*s);
       double window = worker.server_answered ? kWaitWindowMs : kFirstWaitWindowMs;
@@ -489,6 +493,7 @@ int run_warm_worker(const std::vector<std::string>& args) {
     if (auto port = parse_port(text)) avoid_local_port(*port);
   }
   Worker worker;
+  worker.wait_needs_answer = options->wait_needs_answer;
   // Load libcurl and read the build's manifests now, while node is still booting.
   if (auto api = curl_api(); !api) {
     worker.log("warn", "warm-up: " + api.error().message);

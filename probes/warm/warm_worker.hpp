@@ -20,6 +20,8 @@
 namespace knext {
 
 inline constexpr std::string_view kWarmWorkerFlag = "--warm-worker";
+// Worker argument: a request is let go as waiting only once the server has answered something.
+inline constexpr std::string_view kWaitNeedsAnswerFlag = "--wait-needs-answer";
 
 // The header every warm-up request carries.
 inline constexpr std::string_view kWarmupHeader = "x-knext-warmup: 1";

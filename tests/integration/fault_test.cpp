@@ -369,6 +369,17 @@ TEST_CASE("a first warm path that waits forever: the gate opens long before --wa
   CHECK(get(app.port, "/").status == 200);
 }
 
+// With --warm-fail=exit a server that has answered nothing may be stuck: its first warm path is
+// never let go as waiting, so --warm-timeout ends warm-up and the launcher stops the app.
+TEST_CASE("--warm-fail=exit: a first warm path that waits forever still ends at --warm-timeout") {
+  App app({"--warm-path", "/sleep/600000", "--warm-timeout", "2s", "--warm-fail", "exit"},
+          {node_bin(), server("fault-server.cjs")});
+  auto r = app.launched->wait(15s);
+  CHECK_MESSAGE(r.exit_code == 1, app.report());
+  CHECK(!contains(r.err, "phase gate-open"));
+  CHECK(contains(r.err, "--warm-fail=exit"));
+}
+
 TEST_CASE("ulimit -n 64 for the launcher and node: gated, warmed, serving") {
   auto port = free_port();
   auto admin = free_port();
