@@ -39,9 +39,6 @@ constexpr long kMaxAttemptMs = 30'000;
 constexpr int kServerErrorTries = 3;
 // A request whose main thread slept this long at under this share of CPU is waiting on the app.
 constexpr double kWaitWindowMs = 30;
-// The same before the server has answered anything: longer, as a server stuck at its start would
-// also look like this; still far below the waits (a data fetch, a timer) that it lets go of.
-constexpr double kFirstWaitWindowMs = 100;
 constexpr double kWaitCpuFraction = 0.10;
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
@@ -137,7 +134,7 @@ class Worker {
   }
   const std::atomic<bool>* cancel_flag() const { return &cancel_; }
   // Some request got an HTTP answer: the server is up, so a request it sits on is the app's
-  // own waiting (before that it may be a server stuck at its start: see kFirstWaitWindowMs).
+  // own waiting (before that it may also be a server stuck at its start: see wait_needs_answer).
   std::atomic<bool> server_answered{false};
   bool wait_needs_answer = false;  // --warm-fail=exit: before an answer nothing is "waiting"
 
@@ -204,8 +201,7 @@ class Flight {
       if (cpu == nullptr || (worker.wait_needs_answer && !worker.server_answered)) continue;
       auto now = Clock::now();
       if (auto s = cpu->sample(ms_between(start, now))) samples.push_back(*s);
-      double window = worker.server_answered ? kWaitWindowMs : kFirstWaitWindowMs;
-      if (mostly_waiting(samples, window, kWaitCpuFraction)) {
+      if (mostly_waiting(samples, kWaitWindowMs, kWaitCpuFraction)) {
         state_->late = std::move(on_late);
         lock.unlock();
         worker.left_running.push_back(std::move(thread_));

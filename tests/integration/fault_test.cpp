@@ -353,7 +353,7 @@ TEST_CASE("a warm path that works forever: the gate opens at --warm-timeout (--w
 }
 
 // The first warm path waits on the app's own timer (node's main thread asleep) before the server
-// has answered anything: after 100 ms of that it no longer holds the gate, and keeps running.
+// has answered anything: after 30 ms of that it no longer holds the gate, and keeps running.
 TEST_CASE("a first warm path that waits forever: the gate opens long before --warm-timeout") {
   App app({"--warm-path", "/sleep/600000", "--warm-timeout", "20s"},
           {node_bin(), server("fault-server.cjs")});
