@@ -65,13 +65,15 @@ Expected<BakedManifest> BakedManifest::bake(const std::string& app_dir,
   args.push_back("--");
   args.insert(args.end(), command.begin(), command.end());
   bp::child child;
+  StopChildOnSignal stop_child(std::chrono::seconds(10));
   try {
     child = bp::child(bp::exe = launcher_command(), bp::args = args, bp::start_dir = app_dir,
                       bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > bp::null);
   } catch (const bp::process_error& e) {
+    stop_child.failed();
     return Error{std::string("cannot start knext-launch --prewarm: ") + e.what()};
   }
-  OnStopSignal stop_child([pid = child.id()] { terminate_pid(pid, std::chrono::seconds(10)); });
+  stop_child.spawned(child.id());
   if (!wait_with_timeout(child, std::chrono::seconds(120))) {
     child.terminate();
     return Error{"knext-launch --prewarm did not finish within 120 s"};

@@ -43,8 +43,9 @@ constexpr int kSpareFds = 64;  // beyond one per connection: stdio, libcurl's ow
 class LauncherProcess {
  public:
   LauncherProcess(const std::string& exe, const std::vector<std::string>& args, bp::environment env)
-      : child_(bp::exe = exe, bp::args = args, env, bp::std_in<bp::null, bp::std_out> bp::null),
-        on_stop_([pid = child_.id()] { terminate_pid(pid, 10s); }) {}
+      : child_(bp::exe = exe, bp::args = args, env, bp::std_in<bp::null, bp::std_out> bp::null) {
+    on_stop_.spawned(child_.id());
+  }
   ~LauncherProcess() {
     std::error_code ec;
     if (!child_.running(ec) || ec) return;
@@ -67,8 +68,8 @@ class LauncherProcess {
   }
 
  private:
+  StopChildOnSignal on_stop_{10s};  // before child_: registered before the spawn
   bp::child child_;
-  OnStopSignal on_stop_;
 };
 
 struct Latency {

@@ -37,15 +37,16 @@ Expected<ServerProcess> ServerProcess::start(const ServerRunRequest& request) {
   std::vector<std::string> args(request.argv.begin() + 1, request.argv.end());
   std::string cwd = request.cwd.empty() ? std::filesystem::current_path().string() : request.cwd;
   p.spawned_ = SteadyClock::now();
+  p.on_stop_ = std::make_unique<StopChildOnSignal>(std::chrono::seconds(10));
   try {
     p.child_ =
         std::make_unique<bp::child>(bp::exe = *exe, bp::args = args, env, bp::start_dir = cwd,
                                     bp::std_out > bp::null, bp::std_err > bp::null);
   } catch (const bp::process_error& e) {
+    p.on_stop_->failed();
     return Error{"cannot start " + *exe + ": " + e.what()};
   }
-  p.on_stop_ =
-      OnStopSignal([pid = p.child_->id()] { terminate_pid(pid, std::chrono::seconds(10)); });
+  p.on_stop_->spawned(p.child_->id());
   return p;
 }
 

@@ -31,7 +31,7 @@ class ServerProcess {
  private:
   ServerProcess() = default;
   std::unique_ptr<boost::process::child> child_;
-  OnStopSignal on_stop_;
+  std::unique_ptr<StopChildOnSignal> on_stop_;
   int port_ = 0;
   SteadyClock::time_point spawned_;
 };

@@ -157,6 +157,8 @@ struct SlowStorage::State {
   std::string mountpoint;
   std::string log;
   bp::child daemon;
+  OnStopSignal cleanup_dirs;
+  std::unique_ptr<StopChildOnSignal> stop_daemon;
   OnStopSignal on_stop;
 };
 
@@ -215,21 +217,24 @@ Expected<SlowStorage> SlowStorage::mount(const SlowStorageOptions& options) {
   std::vector<std::string> args = {"--source",        state->source,
                                    "--mountpoint",    state->mountpoint,
                                    "--read-delay-us", std::to_string(options.read_delay.count())};
-  try {
-    state->daemon =
-        bp::child(bp::exe = bin->string(), bp::args = args,
-                  bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > fs::path(state->log));
-  } catch (const bp::process_error& e) {
-    return Error{"cannot start " + bin->string() + ": " + e.what(), e.code().value()};
-  }
-  state->on_stop = OnStopSignal([mnt = state->mountpoint, pid = state->daemon.id()] {
-    umount2(mnt.c_str(), MNT_DETACH);
-    terminate_pid(pid, kStopTimeout);
+  // On a stop signal, newest first: unmount, stop the daemon, remove the directories.
+  state->cleanup_dirs = OnStopSignal([mnt = state->mountpoint] {
     std::error_code ec;
     fs::remove(mnt, ec);
     fs::remove(fs::path(mnt).parent_path() / "slowfs.log", ec);
     fs::remove(fs::path(mnt).parent_path(), ec);
   });
+  state->stop_daemon = std::make_unique<StopChildOnSignal>(kStopTimeout);
+  try {
+    state->daemon =
+        bp::child(bp::exe = bin->string(), bp::args = args,
+                  bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > fs::path(state->log));
+  } catch (const bp::process_error& e) {
+    state->stop_daemon->failed();
+    return Error{"cannot start " + bin->string() + ": " + e.what(), e.code().value()};
+  }
+  state->stop_daemon->spawned(state->daemon.id());
+  state->on_stop = OnStopSignal([mnt = state->mountpoint] { umount2(mnt.c_str(), MNT_DETACH); });
 
   auto deadline = std::chrono::steady_clock::now() + options.mount_timeout;
   while (!is_mounted(state->mountpoint)) {

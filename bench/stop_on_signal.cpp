@@ -91,4 +91,12 @@ void terminate_pid(pid_t pid, std::chrono::milliseconds grace) {
   }
 }
 
+StopChildOnSignal::StopChildOnSignal(std::chrono::milliseconds grace)
+    : pid_(std::make_shared<std::atomic<pid_t>>(0)), on_stop_([pid = pid_, grace] {
+        for (int i = 0; i < 400 && pid->load() == 0; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        terminate_pid(pid->load(), grace);
+      }) {}
+
 }  // namespace knext::bench

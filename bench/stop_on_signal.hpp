@@ -1,8 +1,10 @@
 #pragma once
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace knext::bench {
@@ -29,5 +31,19 @@ class OnStopSignal {
 
 // SIGTERM, then SIGKILL after `grace`: for an action that stops a child the bench started.
 void terminate_pid(pid_t pid, std::chrono::milliseconds grace);
+
+// A child the signal action stops, registered before it is spawned: a signal while it is being
+// spawned waits for its pid instead of missing it (and one during the registration comes before
+// the spawn, which then never happens). Construct, spawn, then spawned(pid) or failed().
+class StopChildOnSignal {
+ public:
+  explicit StopChildOnSignal(std::chrono::milliseconds grace);
+  void spawned(pid_t pid) { pid_->store(pid); }
+  void failed() { pid_->store(-1); }
+
+ private:
+  std::shared_ptr<std::atomic<pid_t>> pid_;  // 0 while spawning
+  OnStopSignal on_stop_;
+};
 
 }  // namespace knext::bench

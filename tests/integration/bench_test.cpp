@@ -6,6 +6,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -204,7 +205,10 @@ std::vector<std::string> processes_in(const fs::path& dir) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     auto cwd = fs::read_symlink(entry.path() / "cwd", ec);
-    if (!ec && cwd.string().rfind(dir.string(), 0) == 0) found.push_back(entry.path().string());
+    if (ec || cwd.string().rfind(dir.string(), 0) != 0) continue;
+    std::string cmdline = read_file(entry.path() / "cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    found.push_back(entry.path().filename().string() + " " + cmdline);
   }
   return found;
 }
@@ -245,5 +249,8 @@ TEST_CASE(
   auto r = bench.wait(30s);
   CHECK(r.exit_code == 128 + SIGTERM);
   for (const auto& name : baked) CHECK_MESSAGE(!fs::exists(next / name), name);
-  CHECK(eventually([&] { return processes_in(app).empty(); }, 5s));
+  bool none_left = eventually([&] { return processes_in(app).empty(); }, 5s);
+  std::string left;
+  for (const auto& p : processes_in(app)) left += p + "\n";
+  CHECK_MESSAGE(none_left, "left running:\n" << left);
 }
