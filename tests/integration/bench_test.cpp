@@ -190,15 +190,6 @@ TEST_CASE("--bench without knext-bench beside the launcher: one line naming it, 
 
 namespace {
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
 // Processes whose working directory is under `dir` (a server the bench left running).
 std::vector<std::string> processes_in(const fs::path& dir) {
   std::vector<std::string> found;

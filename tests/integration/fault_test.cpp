@@ -49,15 +49,6 @@ int count_lines_with(const std::string& text, const std::string& needle) {
   return n;
 }
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
-
 // status 0: no HTTP answer (the error is in body).
 struct Answer {
   long status = 0;

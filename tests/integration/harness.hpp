@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -83,5 +84,7 @@ std::vector<pid_t> children_of(pid_t pid);
 bool process_exists(pid_t pid);
 std::vector<std::string> lines(const std::string& text);
 std::string read_file(const std::filesystem::path& path);
+// Polls `done` every 20 ms until it holds, and once more at `timeout`; its last answer.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
 }  // namespace knext::test
