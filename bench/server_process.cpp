@@ -77,6 +77,21 @@ long ServerProcess::peak_rss_kb() const {
   return 0;
 }
 
+Status ServerProcess::wait_accepting(std::chrono::milliseconds timeout,
+                                     const std::function<void()>& pause) {
+  const auto deadline = spawned_ + timeout;
+  while (!loopback_accepts(port_)) {
+    if (!running()) {
+      return Error{fmt::format("server exited ({}) before opening port {}", stop(), port_)};
+    }
+    if (SteadyClock::now() > deadline) {
+      return Error{fmt::format("port {} did not open within {}ms", port_, timeout.count())};
+    }
+    pause();
+  }
+  return ok_status();
+}
+
 int ServerProcess::stop() {
   if (!child_) return 0;
   if (!running()) return exit_code_from_wait_status(child_->native_exit_code());

@@ -1,6 +1,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 
 #include "bench/server_run.hpp"
@@ -27,6 +28,9 @@ class ServerProcess {
   pid_t pid() const;
   long peak_rss_kb() const;  // VmHWM
   int stop();                // SIGTERM (SIGKILL after 10 s); the decoded exit status
+  // Probes PORT with a TCP connect until it accepts, calling `pause` between probes; an error
+  // when the server exits first or `timeout` after the spawn passes.
+  Status wait_accepting(std::chrono::milliseconds timeout, const std::function<void()>& pause);
 
  private:
   ServerProcess() = default;

@@ -11,7 +11,6 @@
 #include "bench/stats.hpp"
 #include "common/clock.hpp"
 #include "common/exit_status.hpp"
-#include "common/loopback.hpp"
 #include "probes/http/curl_api.hpp"
 
 namespace knext::bench {
@@ -41,15 +40,10 @@ Expected<ServerRunResult> measure_server_run(const ServerRunRequest& request) {
   const int port = server.port();
   const auto t0 = server.spawned();
   ServerRunResult result;
-  auto deadline = t0 + std::chrono::milliseconds(request.timeout_ms);
-  while (!loopback_accepts(port)) {
-    if (!server.running()) {
-      return Error{fmt::format("server exited ({}) before opening port {}", server.stop(), port)};
-    }
-    if (SteadyClock::now() > deadline) {
-      return Error{fmt::format("port {} did not open within {}ms", port, request.timeout_ms)};
-    }
-    std::this_thread::sleep_for(kPollInterval);
+  if (auto open = server.wait_accepting(std::chrono::milliseconds(request.timeout_ms),
+                                        [] { std::this_thread::sleep_for(kPollInterval); });
+      !open) {
+    return open.error();
   }
   result.ready_ms = ms_between(t0, SteadyClock::now());
 

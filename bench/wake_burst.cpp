@@ -6,7 +6,6 @@
 
 #include "bench/load_client.hpp"
 #include "bench/server_process.hpp"
-#include "common/loopback.hpp"
 
 namespace knext::bench {
 
@@ -14,29 +13,26 @@ Expected<WakeBurst> measure_wake_burst(const ServerRunRequest& request, int requ
   auto started = ServerProcess::start(request);
   if (!started) return started.error();
   ServerProcess& server = *started;
-  const auto deadline = server.spawned() + std::chrono::milliseconds(request.timeout_ms);
+  const auto timeout = std::chrono::milliseconds(request.timeout_ms);
   // queue-proxy's TCP probe, on its own schedule from the spawn; nothing else touches PORT
   // before it passes (the activator holds the requests in its own process).
-  for (auto next = server.spawned(); !loopback_accepts(server.port());) {
-    if (!server.running()) {
-      return Error{
-          fmt::format("server exited ({}) before opening port {}", server.stop(), server.port())};
-    }
-    if (SteadyClock::now() > deadline) {
-      return Error{
-          fmt::format("port {} did not open within {}ms", server.port(), request.timeout_ms)};
-    }
-    next += kQueueProxyProbeInterval;
-    std::this_thread::sleep_until(next);
+  auto next = server.spawned();
+  if (auto open = server.wait_accepting(timeout,
+                                        [&] {
+                                          next += kQueueProxyProbeInterval;
+                                          std::this_thread::sleep_until(next);
+                                        });
+      !open) {
+    return open.error();
   }
   LoadPlan plan;
   plan.base_url = fmt::format("http://127.0.0.1:{}", server.port());
   plan.paths = request.paths;
   plan.requests = requests;
   plan.concurrency = requests;
-  plan.request_timeout = std::chrono::milliseconds(request.timeout_ms);
+  plan.request_timeout = timeout;
   plan.hold_retry = std::chrono::milliseconds(5);
-  plan.hold_until = deadline;
+  plan.hold_until = server.spawned() + timeout;
   LoadHooks hooks;
   hooks.target_alive = [&] { return server.running(); };
   auto load = run_load(plan, hooks);
