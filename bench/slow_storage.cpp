@@ -162,6 +162,19 @@ struct SlowStorage::State {
   OnStopSignal on_stop;
 };
 
+namespace {
+
+// One by one, never recursively: if the mount were somehow still there, a recursive delete would
+// walk into the source.
+void remove_scratch(const std::string& log, const std::string& mountpoint, const std::string& dir) {
+  std::error_code ec;
+  if (!log.empty()) fs::remove(log, ec);
+  if (!mountpoint.empty()) fs::remove(mountpoint, ec);
+  if (!dir.empty()) fs::remove(dir, ec);
+}
+
+}  // namespace
+
 SlowStorage::State::~State() {
   if (!mountpoint.empty() && is_mounted(mountpoint)) {
     // Busy (a process still has files open or mapped): detach now, gone when they close.
@@ -177,12 +190,7 @@ SlowStorage::State::~State() {
   // A daemon that died before unmounting leaves a dead mount ("Transport endpoint is not
   // connected") that only an unmount clears.
   if (!mountpoint.empty() && is_mounted(mountpoint)) umount2(mountpoint.c_str(), MNT_DETACH);
-  // One by one, never recursively: if the mount were somehow still there, a recursive delete
-  // would walk into the source.
-  std::error_code ec;
-  if (!log.empty()) fs::remove(log, ec);
-  if (!mountpoint.empty()) fs::remove(mountpoint, ec);
-  if (!dir.empty()) fs::remove(dir, ec);
+  remove_scratch(log, mountpoint, dir);
 }
 
 SlowStorage::SlowStorage(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -218,11 +226,8 @@ Expected<SlowStorage> SlowStorage::mount(const SlowStorageOptions& options) {
                                    "--mountpoint",    state->mountpoint,
                                    "--read-delay-us", std::to_string(options.read_delay.count())};
   // On a stop signal, newest first: unmount, stop the daemon, remove the directories.
-  state->cleanup_dirs = OnStopSignal([mnt = state->mountpoint] {
-    std::error_code ec;
-    fs::remove(mnt, ec);
-    fs::remove(fs::path(mnt).parent_path() / "slowfs.log", ec);
-    fs::remove(fs::path(mnt).parent_path(), ec);
+  state->cleanup_dirs = OnStopSignal([log = state->log, mnt = state->mountpoint, dir = state->dir] {
+    remove_scratch(log, mnt, dir);
   });
   state->stop_daemon = std::make_unique<StopChildOnSignal>(kStopTimeout);
   try {
