@@ -111,6 +111,14 @@ bool set_warm_fail(Config& c, std::string_view v) {
   return set_enum(c.warm_fail, v, kNames);
 }
 
+bool set_warm_gate(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, WarmGate>, 2> kNames{{
+      {"first", WarmGate::kFirst},
+      {"all", WarmGate::kAll},
+  }};
+  return set_enum(c.warm_gate, v, kNames);
+}
+
 bool set_restart(Config& c, std::string_view v) {
   static constexpr std::array<std::pair<std::string_view, RestartMode>, 2> kNames{{
       {"never", RestartMode::kNever},
@@ -182,10 +190,15 @@ const std::vector<OptionSpec>& specs() {
        "across); repeatable",
        "a glob starting with / (no spaces), such as /admin/**", false, add_warm_skip, true},
       {"warm-background-budget",
-       "With --warm-path auto: how long warming the other routes after the gate opens may take; "
-       "0 turns it off (default 30s)",
+       "How long warming after the gate opens may take (the critical paths after the first, "
+       "and with --warm-path auto every other route); 0 turns it off (default 30s)",
        "a duration such as 30s, 2m; 0 turns it off", false,
        set_duration<&Config::warm_background_budget>},
+      {"warm-gate",
+       "Which critical warm paths hold the gate: first (the others are warmed right after it "
+       "opens, while no user request is in flight) or all (default first; --warm-fail=exit, "
+       "--gate=proxy and --warm-background-budget=0 hold all)",
+       "first or all", false, set_warm_gate},
       {"warm-fail", "When warm-up fails or times out: open the gate anyway, or exit (default open)",
        "open or exit", false, set_warm_fail},
       {"ready-path",

@@ -19,6 +19,9 @@ enum class Mode { kRun, kPrewarm, kHelp, kVersion };
 // proxying PORT, or not at all. kAuto: handoff when the command is node, else none.
 enum class GateMode { kAuto, kHandoff, kProxy, kNone };
 enum class WarmFail { kOpen, kExit };
+// Which critical paths hold the gate: the first (the rest are warmed right after it opens, while
+// no user request is in flight), or every one.
+enum class WarmGate { kFirst, kAll };
 // Which V8 code cache node uses: its own NODE_COMPILE_CACHE, the post-warm cache written by the
 // hook after the warm-up render (plus node's own for ESM), or none. kAuto: see README.
 enum class CompileCache { kAuto, kNode, kPostwarm, kOff };
@@ -44,6 +47,7 @@ struct Config {
   std::chrono::milliseconds warm_background_budget{30'000};  // 0: no background warming
   bool warm_bake = false;  // --prewarm: warm every route before the flush, write the record
   WarmFail warm_fail = WarmFail::kOpen;
+  WarmGate warm_gate = WarmGate::kFirst;
   std::string ready_path = "/_knext/ready";
   int admin_port = 9901;  // 0: off
   // An IP literal; empty: every interface (:: dual-stack, else 0.0.0.0).

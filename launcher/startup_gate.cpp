@@ -42,7 +42,7 @@ gate::Settings StartupGate::settings(bool proxy, int public_port, int internal_p
   s.public_port = public_port;
   s.internal_port = internal_port;
   s.warm_paths = warm_.paths;
-  s.background_pending = warm_.auto_discover;
+  s.background_pending = warm_.auto_discover || (holds_first_only(proxy) && warm_.paths.size() > 1);
   s.open_after_flush = open_after_flush_;
   s.warm_timeout = config_.warm_timeout;
   s.deadline_ms = deadline_ms_;
@@ -52,9 +52,17 @@ gate::Settings StartupGate::settings(bool proxy, int public_port, int internal_p
   return s;
 }
 
-void StartupGate::prepare_warmup(bool auto_mode) {
+// --warm-gate=first needs what warms the rest after the gate: the hook's busy/idle reports
+// (handoff) and background time; --warm-fail=exit promises that every critical path answered.
+bool StartupGate::holds_first_only(bool proxy) const {
+  return config_.warm_gate == WarmGate::kFirst && !proxy && !config_.warm_bake &&
+         config_.warm_fail != WarmFail::kExit && config_.warm_background_budget.count() > 0;
+}
+
+void StartupGate::prepare_warmup(bool auto_mode, bool first_only) {
   std::vector<std::string> args;
   if (auto_mode) args.emplace_back("--auto");
+  if (first_only) args.emplace_back(std::string(kHoldFirstFlag));
   if (config_.warm_bake) args.emplace_back("--bake");
   // With exit, a server that has answered nothing is never let go as "waiting": it may be stuck.
   if (config_.warm_fail == WarmFail::kExit) args.emplace_back(std::string(kWaitNeedsAnswerFlag));
@@ -88,7 +96,7 @@ void StartupGate::prepare_warmup(bool auto_mode) {
 void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel, int public_port,
                                 pid_t child) {
   auto s = settings(false, public_port, 0);
-  prepare_warmup(s.background_pending);
+  prepare_warmup(warm_.auto_discover, holds_first_only(false));
   machine_.emplace(std::move(s));
   channel_ = std::move(channel);
   channel_->start(
@@ -102,7 +110,7 @@ void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel, int pub
 void StartupGate::start_proxy(ProxyGate& gate, int internal_port, pid_t child) {
   proxy_ = &gate;
   auto s = settings(true, gate.port(), internal_port);
-  prepare_warmup(s.background_pending);
+  prepare_warmup(warm_.auto_discover, false);
   machine_.emplace(std::move(s));
   feed(gate::Started{child});
 }

@@ -52,7 +52,8 @@ class StartupGate {
 
  private:
   gate::Settings settings(bool proxy, int public_port, int internal_port) const;
-  void prepare_warmup(bool auto_mode);
+  bool holds_first_only(bool proxy) const;
+  void prepare_warmup(bool auto_mode, bool first_only);
   void feed(gate::Event event);
   void carry_out(const gate::Command& command);
   void publish();

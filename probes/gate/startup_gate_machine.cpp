@@ -169,11 +169,14 @@ void StartupGateMachine::on(const WarmPath& e, double now_ms, Commands& out) {
     out.push_back(Log{Level::kWarn, fmt::format("warm path {} answered HTTP {} ({}); not retried",
                                                 s.path, s.last_status, s.result)});
   }
-  if (was_holding && !s.holds_gate && s.state != WarmState::kFailed) {
+  // A deferred critical path (--warm-gate=first) is done after the gate opened.
+  bool deferred_done = report_.gate_open && is_done && !was_done;
+  if (((was_holding && !s.holds_gate) || deferred_done) && s.state != WarmState::kFailed) {
     out.push_back(
         MarkPhase{"warm-path-done",
-                  fmt::format("{} -> {} after {} request(s), first {:.1f} ms, last {:.1f} ms, {}",
-                              s.path, s.last_status, s.attempts, s.first_ms, s.last_ms, s.result)});
+                  fmt::format("{} -> {} after {} request(s), first {:.1f} ms, last {:.1f} ms, {}{}",
+                              s.path, s.last_status, s.attempts, s.first_ms, s.last_ms, s.result,
+                              deferred_done ? ", after the gate" : "")});
   }
 }
 

@@ -10,6 +10,7 @@ namespace knext {
 // Which paths are warmed before the gate opens (critical) and which after it, in the background.
 struct WarmPlan {
   std::vector<std::string> critical;
+  std::vector<std::string> deferred;  // critical, but warmed right after the gate (hold_first)
   std::vector<std::string> background;
 };
 
@@ -19,11 +20,13 @@ struct WarmPlanInput {
   bool bake = false;                        // --prewarm: every route before the flush
   std::vector<std::string> discovered;      // the build's GET routes
   std::vector<std::string> skip;            // --warm-skip globs
+  bool hold_first = false;                  // --warm-gate=first: only the first holds the gate
 };
 
 // Critical: the explicit list if given, else "/" plus the paths the record marks critical, else
 // "/"; at --prewarm also every discovered route. Background (auto only): every other discovered
-// route. --warm-skip removes discovered and recorded paths, never an explicit one.
+// route. --warm-skip removes discovered and recorded paths, never an explicit one. With
+// hold_first (never at --prewarm) every critical path after the first is deferred instead.
 // The path was asked for: an explicit --warm-path, or "/" without any. Only these decide whether
 // warm-up failed and are the critical paths --prewarm records.
 bool asked_for(const WarmPlanInput& in, const std::string& path);

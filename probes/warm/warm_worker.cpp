@@ -49,6 +49,7 @@ struct WorkerOptions {
   bool auto_mode = false;
   bool bake = false;
   bool wait_needs_answer = false;
+  bool hold_first = false;
   std::vector<std::string> skip;
   std::vector<std::string> paths;
 };
@@ -62,6 +63,8 @@ std::optional<WorkerOptions> parse_options(const std::vector<std::string>& args)
       o.bake = true;
     } else if (args[i] == kWaitNeedsAnswerFlag) {
       o.wait_needs_answer = true;
+    } else if (args[i] == kHoldFirstFlag) {
+      o.hold_first = true;
     } else if (args[i] == "--skip" && i + 1 < args.size()) {
       o.skip.push_back(args[++i]);
     } else if (!args[i].empty() && args[i].front() == '/') {
@@ -445,7 +448,13 @@ void write_record(Worker& worker, const std::string& app_dir, const WarmPlanInpu
                                  record.routes.size(), path));
 }
 
-void warm_background(Worker& worker, const Target& target, const std::vector<std::string>& paths,
+// A path warmed after the gate: a deferred critical path (reported as critical) or a route.
+struct AfterGate {
+  std::string path;
+  bool background = true;
+};
+
+void warm_background(Worker& worker, const Target& target, const std::vector<AfterGate>& paths,
                      const std::optional<WarmRecord>& record, const ThreadCpu* meter) {
   auto budget = worker.wait_background();
   if (!budget) return;
@@ -456,7 +465,7 @@ void warm_background(Worker& worker, const Target& target, const std::vector<std
   auto deadline = Clock::now() + std::chrono::milliseconds(*budget);
   size_t warmed = 0;
   std::string reason = "done";
-  for (const auto& path : paths) {
+  for (const auto& [path, background] : paths) {
     if (Clock::now() >= deadline) {
       reason = "budget";
       break;
@@ -466,9 +475,11 @@ void warm_background(Worker& worker, const Target& target, const std::vector<std
       break;
     }
     const WarmRecordPath* known = record ? record->find(path) : nullptr;
-    PathWarmer warmer(worker, target, path, true, known, true, meter);
+    PathWarmer warmer(worker, target, path, background, known, true, meter);
     warmer.run(deadline);
-    if (warmer.status().state == WarmState::kFailed && warmer.status().last_status != 0) {
+    // A deferred critical path's failure is the launcher's to log (as before the gate).
+    if (background && warmer.status().state == WarmState::kFailed &&
+        warmer.status().last_status != 0) {
       worker.log("info", fmt::format("background warm-up of {} answered HTTP {}; not retried", path,
                                      warmer.status().last_status));
     }
@@ -502,6 +513,7 @@ int run_warm_worker(const std::vector<std::string>& args) {
   in.auto_mode = options->auto_mode;
   in.bake = options->bake;
   in.skip = options->skip;
+  in.hold_first = options->hold_first;
   if (in.auto_mode) in.discovered = discover(worker, app_dir);
   auto record = load_record(worker, app_dir);
   WarmPlan plan = plan_warm_paths(in, record);
@@ -509,6 +521,12 @@ int run_warm_worker(const std::vector<std::string>& args) {
     WarmPathStatus s;
     s.path = p;
     s.background = in.bake && !asked_for(in, p);  // at --prewarm: a discovered route
+    worker.report(s);
+  }
+  for (const auto& p : plan.deferred) {
+    WarmPathStatus s;
+    s.path = p;
+    s.holds_gate = false;
     worker.report(s);
   }
   for (const auto& p : plan.background) {
@@ -549,16 +567,18 @@ int run_warm_worker(const std::vector<std::string>& args) {
   if (in.bake) write_record(worker, app_dir, in, in.discovered, record, warmed);
   worker.emit("gate\n");
 
-  // After the gate, repeats cost no user's wait: critical paths that stopped because one more
-  // repeat would not have paid before the gate go on in the background first, until they agree.
-  std::vector<std::string> after_gate;
+  // After the gate: first the deferred critical paths; then, as repeats now cost no user's wait,
+  // critical paths that stopped because one more repeat would not have paid before the gate go
+  // on until they agree; then the other routes.
+  std::vector<AfterGate> after_gate;
+  for (const auto& p : plan.deferred) after_gate.push_back({p, false});
   for (const auto& w : warmed) {
     const auto& st = w->status();
     if (st.state == WarmState::kOk && (st.result == "not-paying" || st.result == "no-gain")) {
-      after_gate.push_back(st.path);
+      after_gate.push_back({st.path, true});
     }
   }
-  after_gate.insert(after_gate.end(), plan.background.begin(), plan.background.end());
+  for (const auto& p : plan.background) after_gate.push_back({p, true});
   warm_background(worker, target, after_gate, record, cpu.usable() ? &cpu : nullptr);
   for (auto& t : worker.left_running) t.join();
   // The launcher closes our stdin when it no longer needs us; exiting first is fine too.

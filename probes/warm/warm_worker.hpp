@@ -16,12 +16,15 @@
 //     "gate" once no critical path holds the gate, "bgdone\t<warmed>\t<total>\t<reason>",
 //     "log\t<info|warn>\t<text>".
 // Options: --auto (discover routes, warm the rest in the background), --bake (--prewarm: every
-// route before the gate, the record written), --skip GLOB (repeatable).
+// route before the gate, the record written), --skip GLOB (repeatable), and the two above.
 namespace knext {
 
 inline constexpr std::string_view kWarmWorkerFlag = "--warm-worker";
 // Worker argument: a request is let go as waiting only once the server has answered something.
 inline constexpr std::string_view kWaitNeedsAnswerFlag = "--wait-needs-answer";
+// Worker argument (--warm-gate=first): only the first critical path holds the gate; the others
+// are warmed after it opens, before the background routes.
+inline constexpr std::string_view kHoldFirstFlag = "--hold-first";
 
 // The header every warm-up request carries.
 inline constexpr std::string_view kWarmupHeader = "x-knext-warmup: 1";

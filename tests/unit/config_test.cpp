@@ -166,6 +166,12 @@ TEST_CASE("warm-up and admin settings validate") {
   CHECK_FALSE(parse({"--admin-port=70000"}).ok());
   CHECK_FALSE(parse({"--warm-fail=retry"}).ok());
   CHECK_FALSE(parse({"--ready-path=ready"}).ok());
+  CHECK(parse({})->warm_gate == knext::WarmGate::kFirst);
+  CHECK(parse({"--warm-gate=all"})->warm_gate == knext::WarmGate::kAll);
+  CHECK(parse({}, {{"KNEXT_WARM_GATE", "all"}})->warm_gate == knext::WarmGate::kAll);
+  auto bad_gate = parse({"--warm-gate=some"});
+  REQUIRE_FALSE(bad_gate.ok());
+  CHECK(bad_gate.error().message.find("first or all") != std::string::npos);
 }
 
 TEST_CASE("compile-cache settings: flags, env, validation") {

@@ -44,6 +44,36 @@ TEST_CASE("warm plan, --prewarm bake: every route before the gate, skips still a
   CHECK(plan.background.empty());
 }
 
+TEST_CASE("warm plan, --warm-gate=first: only the first critical path holds the gate") {
+  WarmPlanInput in;
+  in.explicit_paths = {"/slow", "/dynamic", "/list"};
+  in.hold_first = true;
+  auto plan = plan_warm_paths(in, std::nullopt);
+  CHECK(plan.critical == Paths{"/slow"});
+  CHECK(plan.deferred == Paths{"/dynamic", "/list"});
+  CHECK(plan.background.empty());
+
+  // auto: the recorded critical paths are deferred, and never warmed again as background routes.
+  WarmPlanInput automatic;
+  automatic.auto_mode = true;
+  automatic.hold_first = true;
+  automatic.discovered = {"/", "/dynamic", "/list", "/slow"};
+  WarmRecord record;
+  record.paths = {{"/list", 40, 3, true}};
+  auto from_record = plan_warm_paths(automatic, record);
+  CHECK(from_record.critical == Paths{"/"});
+  CHECK(from_record.deferred == Paths{"/list"});
+  CHECK(from_record.background == Paths{"/dynamic", "/slow"});
+
+  // One path, or --prewarm: nothing is deferred.
+  in.explicit_paths = {"/slow"};
+  CHECK(plan_warm_paths(in, std::nullopt).deferred.empty());
+  automatic.bake = true;
+  auto baked = plan_warm_paths(automatic, record);
+  CHECK(baked.critical == Paths{"/", "/list", "/dynamic", "/slow"});
+  CHECK(baked.deferred.empty());
+}
+
 TEST_CASE("warm record: round-trips; malformed records are errors naming the field") {
   WarmRecord record;
   record.build_id = "abc_123";
