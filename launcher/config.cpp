@@ -173,9 +173,10 @@ const std::vector<OptionSpec>& specs() {
        "for node, none otherwise)",
        "auto, handoff, proxy or none", false, set_gate},
       {"warm-path",
-       "Path requested before the gate opens; repeatable; auto: / and the paths --prewarm "
-       "recorded, every other route of the build in the background (default auto for a "
-       "Next.js standalone app, else /)",
+       "Path to warm up (the first before the gate opens, the rest right after it; "
+       "see --warm-gate); repeatable; auto: / and the paths --prewarm recorded, every other "
+       "route of the build in the background (default auto for a Next.js standalone app, "
+       "else /)",
        "auto or a URL path starting with / (no spaces)", false, add_warm_path, true,
        "KNEXT_WARM_PATHS"},
       {"warm-timeout", "How long warm-up may take before --warm-fail applies (default 60s)",
