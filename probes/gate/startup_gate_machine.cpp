@@ -169,8 +169,9 @@ void StartupGateMachine::on(const WarmPath& e, double now_ms, Commands& out) {
     out.push_back(Log{Level::kWarn, fmt::format("warm path {} answered HTTP {} ({}); not retried",
                                                 s.path, s.last_status, s.result)});
   }
-  // A deferred critical path (--warm-gate=first) is done after the gate opened.
-  bool deferred_done = report_.gate_open && is_done && !was_done;
+  // A deferred critical path (--warm-gate=first) is done after the gate opened. A path that let
+  // the gate go before (left running as waiting) has its done time and was marked then.
+  bool deferred_done = report_.gate_open && is_done && !was_done && done_ms == 0;
   if (((was_holding && !s.holds_gate) || deferred_done) && s.state != WarmState::kFailed) {
     out.push_back(
         MarkPhase{"warm-path-done",

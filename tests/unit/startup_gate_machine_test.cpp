@@ -406,6 +406,41 @@ TEST_CASE("gate machine: a path that stops holding the gate short of ok keeps it
   CHECK(m.report().warm_paths[0].done_ms == 900);  // finishing later is news too
 }
 
+TEST_CASE(
+    "gate machine: a deferred path done after the gate is marked once, a let-go one not again") {
+  auto s = handoff_settings();
+  s.background_pending = true;
+  auto m = warming_handoff(s);
+  // "/" is let go as waiting; "/about" (deferred, --warm-gate=first) never held the gate.
+  auto waiting = path_status("/", WarmState::kWarming, 0, true);
+  m.handle(WarmPath{waiting}, 500);
+  waiting.holds_gate = false;
+  waiting.result = "waiting";
+  CHECK(phase_mark(m.handle(WarmPath{waiting}, 650), "warm-path-done") != nullptr);
+  auto deferred = path_status("/about", WarmState::kPending, 0, false);
+  CHECK(phase_mark(m.handle(WarmPath{deferred}, 660), "warm-path-done") == nullptr);
+  m.handle(WarmGateReleased{}, 670);
+  m.handle(HookFlushed{true, ""}, 680);
+  m.handle(HookOpened{}, 690);
+  m.handle(PortAccepted{}, 700);
+  REQUIRE(m.report().gate_open);
+
+  waiting.state = WarmState::kOk;
+  waiting.last_status = 200;
+  CHECK(phase_mark(m.handle(WarmPath{waiting}, 900), "warm-path-done") == nullptr);
+  deferred.state = WarmState::kWarming;
+  CHECK(phase_mark(m.handle(WarmPath{deferred}, 950), "warm-path-done") == nullptr);
+  deferred.state = WarmState::kOk;
+  deferred.last_status = 200;
+  deferred.result = "converged";
+  auto done = m.handle(WarmPath{deferred}, 1'000);
+  const auto* mark = phase_mark(done, "warm-path-done");
+  REQUIRE(mark != nullptr);
+  CHECK(mark->detail ==
+        "/about -> 200 after 3 request(s), first 120.5 ms, last 8.3 ms, converged, after the gate");
+  CHECK(m.report().warm_paths[1].done_ms == 1'000);
+}
+
 TEST_CASE("gate machine: flush timeout opens the gate; a late flushed still counts once") {
   auto m = warming_handoff();
   m.handle(WarmPath{path_status("/", WarmState::kOk, 200, false)}, 600);
