@@ -35,17 +35,17 @@ WarmPlan plan_warm_paths(const WarmPlanInput& in, const std::optional<WarmRecord
       }
     }
   }
+  if (in.auto_mode) {
+    auto& rest = in.bake ? plan.critical : plan.background;
+    for (const auto& p : in.discovered) {
+      if (skipped(in, p)) continue;
+      if (std::find(plan.critical.begin(), plan.critical.end(), p) != plan.critical.end()) continue;
+      add_once(rest, p);
+    }
+  }
   if (in.hold_first && !in.bake && plan.critical.size() > 1) {
     plan.deferred.assign(plan.critical.begin() + 1, plan.critical.end());
     plan.critical.resize(1);
-  }
-  if (!in.auto_mode) return plan;
-  auto& rest = in.bake ? plan.critical : plan.background;
-  for (const auto& p : in.discovered) {
-    if (skipped(in, p)) continue;
-    if (std::find(plan.critical.begin(), plan.critical.end(), p) != plan.critical.end()) continue;
-    if (std::find(plan.deferred.begin(), plan.deferred.end(), p) != plan.deferred.end()) continue;
-    add_once(rest, p);
   }
   return plan;
 }
