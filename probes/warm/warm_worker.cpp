@@ -517,25 +517,18 @@ int run_warm_worker(const std::vector<std::string>& args) {
   if (in.auto_mode) in.discovered = discover(worker, app_dir);
   auto record = load_record(worker, app_dir);
   WarmPlan plan = plan_warm_paths(in, record);
+  auto report_pending = [&](const std::string& path, bool background, bool holds_gate) {
+    WarmPathStatus s;
+    s.path = path;
+    s.background = background;
+    s.holds_gate = holds_gate;
+    worker.report(s);
+  };
   for (const auto& p : plan.critical) {
-    WarmPathStatus s;
-    s.path = p;
-    s.background = in.bake && !asked_for(in, p);  // at --prewarm: a discovered route
-    worker.report(s);
+    report_pending(p, in.bake && !asked_for(in, p), true);  // at --prewarm: a discovered route
   }
-  for (const auto& p : plan.deferred) {
-    WarmPathStatus s;
-    s.path = p;
-    s.holds_gate = false;
-    worker.report(s);
-  }
-  for (const auto& p : plan.background) {
-    WarmPathStatus s;
-    s.path = p;
-    s.background = true;
-    s.holds_gate = false;
-    worker.report(s);
-  }
+  for (const auto& p : plan.deferred) report_pending(p, false, false);
+  for (const auto& p : plan.background) report_pending(p, true, false);
 
   std::string line;
   if (!std::getline(std::cin, line)) return 0;  // the launcher no longer needs us
