@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
-#include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,6 +22,7 @@
 #include "cachewarm/text_file.hpp"
 #include "common/loopback.hpp"
 #include "probes/http/curl_api.hpp"
+#include "probes/warm/command_lines.hpp"
 #include "probes/warm/route_discovery.hpp"
 #include "probes/warm/thread_cpu.hpp"
 #include "probes/warm/warm_convergence.hpp"
@@ -96,17 +96,16 @@ class Worker {
     emit(fmt::format("log\t{}\t{}\n", level, clean));
   }
 
-  // Reads the launcher's later lines until EOF.
-  void read_commands() {
-    std::string line;
-    while (std::getline(std::cin, line)) {
+  // Reads the launcher's later lines until EOF or until the reader is stopped.
+  void read_commands(CommandLines& lines) {
+    while (auto line = lines.next()) {
       std::lock_guard lock(mutex_);
-      if (line == "busy") {
+      if (*line == "busy") {
         busy_ = true;
-      } else if (line == "idle") {
+      } else if (*line == "idle") {
         busy_ = false;
-      } else if (line.rfind("bg ", 0) == 0) {
-        background_budget_ms_ = std::atol(line.c_str() + 3);
+      } else if (line->rfind("bg ", 0) == 0) {
+        background_budget_ms_ = std::atol(line->c_str() + 3);
       }
       changed_.notify_all();
     }
@@ -530,9 +529,10 @@ int run_warm_worker(const std::vector<std::string>& args) {
   for (const auto& p : plan.deferred) report_pending(p, false, false);
   for (const auto& p : plan.background) report_pending(p, true, false);
 
-  std::string line;
-  if (!std::getline(std::cin, line)) return 0;  // the launcher no longer needs us
-  std::istringstream go(line);
+  CommandLines lines(STDIN_FILENO);
+  auto line = lines.next();
+  if (!line) return 0;  // the launcher no longer needs us
+  std::istringstream go(*line);
   std::string word, host;
   int port = 0;
   long timeout_ms = 0;
@@ -544,7 +544,16 @@ int run_warm_worker(const std::vector<std::string>& args) {
   std::string authority = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   target.base_url = fmt::format("http://{}:{}", authority, port);
   target.deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  std::thread commands([&] { worker.read_commands(); });
+  // The launcher writes busy/idle until it sees our stdout close, so the reader is stopped and
+  // joined before `worker` goes away.
+  struct CommandThread {
+    CommandLines& lines;
+    std::thread thread;
+    ~CommandThread() {
+      lines.stop();
+      thread.join();
+    }
+  } commands{lines, std::thread([&] { worker.read_commands(lines); })};
 
   ThreadCpu cpu(target.node_pid);
   std::vector<std::unique_ptr<PathWarmer>> warmed;
@@ -574,8 +583,6 @@ int run_warm_worker(const std::vector<std::string>& args) {
   for (const auto& p : plan.background) after_gate.push_back({p, true});
   warm_background(worker, target, after_gate, record, cpu.usable() ? &cpu : nullptr);
   for (auto& t : worker.left_running) t.join();
-  // The launcher closes our stdin when it no longer needs us; exiting first is fine too.
-  commands.detach();
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -1040,6 +1041,46 @@ TEST_CASE("--warm-path auto: a user request during background warming is answere
   CHECK_MESSAGE(background_done(done), app.report());
   app.signal(SIGTERM);
   CHECK(app.wait_exit(10s));
+}
+
+// The launcher tells the warm-up worker "busy"/"idle" for every user request until the worker's
+// stdout closes, so lines keep arriving while the worker finishes. Its command reader once
+// outlived the state it writes (a detached thread): the ASan run of this suite reports that as a
+// stack-use-after-return in the worker, whose exit status the debug log then shows as non-zero.
+TEST_CASE("--warm-path auto: the warm-up worker exits cleanly while user requests keep coming") {
+  int port = free_port();
+  int admin_port = free_port();
+  Proc app("knext-launch", auto_argv(admin_port, {"--log-level", "debug"}),
+           {.env = app_env(port), .cwd = fixture_dir()});
+  REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 30s), app.report());
+  std::atomic<bool> stop{false};
+  int sent = 0;
+  std::vector<std::string> failures;
+  std::thread users([&] {
+    for (int i = 0; !stop; ++i) {
+      auto r = http_get(port, i % 2 == 0 ? "/dynamic" : "/", 10s);
+      ++sent;
+      if (r.status != 200) failures.push_back(describe(r));
+    }
+  });
+  bool background_done = app.wait_for_err("phase background-warm-done", 60s);
+  // The worker exits right after its last report: keep requests coming across that.
+  bool reaped = app.wait_for_err("reaped pid", 5s);
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  users.join();
+  CHECK_MESSAGE(background_done, app.report());
+  CHECK_MESSAGE(reaped, app.report());
+  CHECK(sent > 0);
+  CHECK_MESSAGE(failures.empty(), failures.size() << " of " << sent << " failed, first: "
+                                                  << (failures.empty() ? "" : failures.front()));
+  std::istringstream log(app.err());
+  for (std::string line; std::getline(log, line);) {
+    if (contains(line, "reaped pid")) CHECK_MESSAGE(contains(line, "exited with code 0"), line);
+  }
+  MESSAGE(sent << " user requests while background warming ended and the worker exited");
+  app.signal(SIGTERM);
+  CHECK(app.wait_exit(10s) == 128 + SIGTERM);
 }
 
 TEST_CASE("--warm-skip: matching routes are never warmed") {
