@@ -59,6 +59,14 @@ bool set_prewarm_fs(Config& c, std::string_view v) {
   return set_enum(c.prewarm_fs, v, kNames);
 }
 
+bool set_next_preload(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, bool>, 2> kNames{{
+      {"defer", true},
+      {"next", false},
+  }};
+  return set_enum(c.next_preload_defer, v, kNames);
+}
+
 bool set_admin_host(Config& c, std::string_view v) {
   std::string host(v);
   unsigned char address[sizeof(in6_addr)];
@@ -226,6 +234,11 @@ const std::vector<OptionSpec>& specs() {
        "auto, node, postwarm or off", false, set_compile_cache},
       {"prewarm-fs", "Read the files the first render needs into the page cache: auto or off",
        "auto or off", false, set_prewarm_fs},
+      {"next-preload",
+       "Next.js's preloadEntriesOnStart (every route's modules loaded before the first request): "
+       "defer it until the gate is open and no user request is in flight, or keep next's own "
+       "timing (default defer)",
+       "defer or next", false, set_next_preload},
       {"user", "Run the app (and the warm-up worker) as this user; caches are made theirs",
        "a user name from the passwd database, or UID or UID:GID", false, set_user},
       {"refuse-root", "Exit 2 instead of running the app as uid 0", "true or false", true,

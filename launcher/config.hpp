@@ -60,6 +60,8 @@ struct Config {
   std::string app_name;  // empty: the app directory's name
   CompileCache compile_cache = CompileCache::kAuto;
   bool prewarm_fs = true;  // page-cache prewarm while node boots
+  // --next-preload=defer: Next's preloadEntriesOnStart runs after the gate opens, in idle time
+  bool next_preload_defer = true;
 
   std::optional<RunAs> user;  // --user: node and the warm-up worker run as this user
   bool refuse_root = false;   // --refuse-root: running the app as uid 0 is an error

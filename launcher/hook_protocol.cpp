@@ -60,6 +60,9 @@ std::optional<HookMessage> parse_hook_message(std::string_view line) {
   m.message = string_of(*o, "message") ? string_field(*o, "message") : string_field(*o, "error");
   m.node_version = string_field(*o, "node");
   m.pid = bounded_field(*o, "pid", 1, std::numeric_limits<int>::max());
+  m.state = string_field(*o, "state");
+  m.pages = bounded_field(*o, "pages", 0, 10'000'000);
+  m.ms = bounded_field(*o, "ms", 0, std::numeric_limits<int>::max());
   return m;
 }
 

@@ -21,7 +21,10 @@ struct HookMessage {
   bool ok = false;
   std::string message;  // error text
   std::string node_version;
-  int pid = 0;  // hello: node's pid
+  int pid = 0;        // hello: node's pid
+  std::string state;  // next-preload: deferred | done | unsupported
+  int pages = 0;      // next-preload done: routes loaded
+  int ms = 0;         // next-preload done: how long it took
 };
 
 // nullopt for a line that is not a JSON object with a string "type" (or is longer than

@@ -59,6 +59,8 @@ Status plan_gate(LaunchPlan& plan, const LaunchInputs& in) {
     if (!hook) return off(hook.error().message + "; the gate is off, the app starts ungated");
     plan.hook_path = *hook;
     plan.gate_env = hook_env(plan.env, plan.hook_path);
+    plan.gate_env.emplace_back("KNEXT_NEXT_PRELOAD",
+                               plan.config.next_preload_defer ? "defer" : "next");
   } else if (plan.gate == GateMode::kProxy) {
     auto internal = in.disk.free_loopback_port();
     if (!internal) {
@@ -132,7 +134,8 @@ Expected<PrewarmPlan> plan_prewarm(const Config& config, const LaunchInputs& in)
   run.gate = GateMode::kHandoff;
   run.warm_fail = WarmFail::kExit;
   run.admin_port = 0;
-  run.warm_bake = true;  // every route before the flush; the warm-up record written
+  run.warm_bake = true;            // every route before the flush; the warm-up record written
+  run.next_preload_defer = false;  // Next loads every route, so the bake's cache holds them all
 
   LaunchInputs check_in = in;
   // The build step usually has no PORT; any free loopback port will do for warming.

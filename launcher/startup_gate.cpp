@@ -16,6 +16,12 @@ std::optional<gate::Event> hook_event(const HookMessage& m) {
   if (m.type == "opened") return gate::HookOpened{};
   if (m.type == "flushed") return gate::HookFlushed{m.ok, m.message};
   if (m.type == "error") return gate::HookError{m.message};
+  if (m.type == "next-preload") {
+    using State = gate::HookPreload::State;
+    if (m.state == "deferred") return gate::HookPreload{State::kDeferred, 0, 0, {}};
+    if (m.state == "done") return gate::HookPreload{State::kDone, m.pages, m.ms, {}};
+    if (m.state == "unsupported") return gate::HookPreload{State::kUnsupported, 0, 0, m.message};
+  }
   return std::nullopt;
 }
 
@@ -187,6 +193,10 @@ void StartupGate::carry_out(const gate::Command& command) {
           if (channel_)
             channel_->send(c.on ? R"({"type":"watch","on":true})"
                                 : R"({"type":"watch","on":false})");
+        } else if constexpr (std::is_same_v<C, gate::SendPreload>) {
+          if (channel_) channel_->send(R"({"type":"preload"})");
+        } else if constexpr (std::is_same_v<C, gate::SendLateFlush>) {
+          if (channel_) channel_->send(R"({"type":"flush","idle":true})");
         } else if constexpr (std::is_same_v<C, gate::RequestShutdown>) {
           request_shutdown_(c.reason, c.exit_code);
         } else if constexpr (std::is_same_v<C, gate::MarkPhase>) {

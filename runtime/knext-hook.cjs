@@ -156,9 +156,16 @@ function createChannel(sock) {
 // Background warming: the launcher wants to know when user requests (not warm-ups) are in
 // flight. Counted always (one header read per request), told only on busy/idle transitions
 // and only while watching.
+// whenIdle(fn) runs fn once no user request is in flight (at once if none is).
 function createBusyWatch(ch) {
   var users = 0;
   var watching = false;
+  var idleWaiters = [];
+  function wakeIdle() {
+    var list = idleWaiters;
+    idleWaiters = [];
+    for (var i = 0; i < list.length; i++) ch.safe('idle', list[i]);
+  }
   return {
     set: function watchBusy(on) {
       watching = on;
@@ -168,8 +175,14 @@ function createBusyWatch(ch) {
       if (req.headers['x-knext-warmup'] === '1') return;
       if (++users === 1 && watching) ch.send({ type: 'busy' });
       res.once('close', function () {
-        if (--users === 0 && watching) ch.send({ type: 'idle' });
+        if (--users > 0) return;
+        if (watching) ch.send({ type: 'idle' });
+        if (idleWaiters.length) setImmediate(wakeIdle);
       });
+    },
+    whenIdle: function whenIdle(fn) {
+      if (users > 0) idleWaiters.push(fn);
+      else ch.safe('idle', fn);
     }
   };
 }
@@ -222,6 +235,110 @@ function createCacheFlush(ch, launch, postwarm) {
     } catch (e) {
       ch.send({ type: 'flushed', ok: false, error: errText(e), dir: dir, postwarm: pw });
     }
+  };
+}
+
+// ---- next preload deferral -------------------------------------------------------------
+// Since Next 15, experimental.preloadEntriesOnStart (on by default) has NextNodeServer's
+// constructor start unstable_preloadEntries(): every route's modules load while the first
+// request waits, ~0.7 ms a route. With KNEXT_NEXT_PRELOAD=defer that first call is kept back
+// and run on "preload" (sent once the gate is open): one route at a time, each only while no
+// user request is in flight. Next's own method does the loading, on a view of the server that
+// lists one route, so what gets loaded is what Next would load. An app that switched preloading
+// off never makes the call, and nothing happens.
+function createNextPreload(ch, watch, mode) {
+  var st = { server: null, run: null, started: false, pending: false };
+  if (mode !== 'defer') return { install: function () {}, start: function () {} };
+  var path = require('path');
+  var Module = require('module');
+  var origLoad = Module.prototype.load;
+  var serverFile = path.sep + path.join('next', 'dist', 'server', 'next-server.js');
+
+  function unsupported(why) {
+    ch.send({ type: 'next-preload', state: 'unsupported', message: why });
+  }
+
+  function patch(exp, file) {
+    var Cls = exp && (exp.default || exp.NextNodeServer);
+    var proto = Cls && Cls.prototype;
+    var orig = proto && proto.unstable_preloadEntries;
+    if (typeof orig !== 'function') return unsupported('no NextNodeServer.unstable_preloadEntries in ' + file);
+    proto.unstable_preloadEntries = function knextDeferredPreload() {
+      if (proto.unstable_preloadEntries === knextDeferredPreload) proto.unstable_preloadEntries = orig;
+      if (st.server) return orig.apply(this, arguments); // another server: as Next does
+      st.server = this;
+      st.run = orig;
+      ch.send({ type: 'next-preload', state: 'deferred' });
+      if (st.pending) start();
+      return Promise.resolve();
+    };
+  }
+
+  function knextLoad(filename) {
+    var out = origLoad.apply(this, arguments);
+    if (typeof filename === 'string' && filename.slice(-serverFile.length) === serverFile) {
+      if (Module.prototype.load === knextLoad) Module.prototype.load = origLoad;
+      var mod = this;
+      ch.safe('next preload', function () { patch(mod.exports, filename); });
+    }
+    return out;
+  }
+
+  function manifest(server, getter) {
+    try { return (typeof server[getter] === 'function' && server[getter]()) || {}; } catch (_) { return {}; }
+  }
+
+  // One route: Next's method on a view whose manifests list just that route.
+  function loadOne(server, kind, page, entry) {
+    var view = Object.create(server);
+    var one = {};
+    one[page] = entry;
+    view.getPagesManifest = function () { return kind === 'pages' ? one : {}; };
+    view.getAppPathsManifest = function () { return kind === 'app' ? one : {}; };
+    return st.run.call(view);
+  }
+
+  function runAll(server) {
+    var t0 = Date.now();
+    var pages = manifest(server, 'getPagesManifest');
+    var app = manifest(server, 'getAppPathsManifest');
+    var todo = Object.keys(pages).map(function (p) { return ['pages', p, pages[p]]; })
+      .concat(Object.keys(app).map(function (p) { return ['app', p, app[p]]; }));
+    var i = 0;
+    function step() {
+      if (i >= todo.length) {
+        ch.send({ type: 'next-preload', state: 'done', pages: todo.length, ms: Date.now() - t0 });
+        return;
+      }
+      watch.whenIdle(function () {
+        var item = todo[i++];
+        var next = function () { setImmediate(step); };
+        var p;
+        try { p = loadOne(server, item[0], item[1], item[2]); } catch (_) { p = null; }
+        if (p && typeof p.then === 'function') p.then(next, next);
+        else next();
+      });
+    }
+    step();
+  }
+
+  function start() {
+    st.pending = true;
+    if (!st.server || st.started) return;
+    st.started = true;
+    var server = st.server;
+    // The view must not run prepare() itself: wait until the real server is prepared.
+    var ready = server.prepared ? Promise.resolve() : Promise.resolve(server.prepare());
+    ready.then(function () { ch.safe('next preload', function () { runAll(server); }); }, function (e) {
+      ch.reportError('next preload', e);
+    });
+  }
+
+  return {
+    install: function () {
+      try { Module.prototype.load = knextLoad; } catch (e) { ch.reportError('next preload install', e); }
+    },
+    start: start
   };
 }
 
@@ -699,20 +816,25 @@ function main() {
   var flush = createCacheFlush(ch, launch, postwarm);
   var gate = createGate(h);
   var redirect = createListenRedirect(h, gate, createDrain(ch, h.hold, watch));
+  var preload = createNextPreload(ch, watch, env.KNEXT_NEXT_PRELOAD);
+  delete env.KNEXT_NEXT_PRELOAD;
 
   function onMessage(type, msg) {
     if (type === 'open') gate.requestOpen();
-    else if (type === 'flush') flush();
+    else if (type === 'flush') (msg && msg.idle ? watch.whenIdle : function (fn) { fn(); })(flush);
     else if (type === 'watch') watch.set(!!(msg && msg.on));
+    else if (type === 'preload') preload.start();
     else ch.send({ type: 'error', message: 'unknown message type: ' + type.slice(0, 100) });
   }
   // fail-open: if we already hold the app's server back, open it now;
-  // if not, stop redirecting so the app listens on PORT itself.
+  // if not, stop redirecting so the app listens on PORT itself. A deferred preload runs now.
   function onGone() {
     if (h.hold.server) ch.safe('fail-open', gate.requestOpen);
     else redirect.stopWatching();
+    ch.safe('next preload', preload.start);
   }
   if (!ch.start(onMessage, onGone)) return; // cannot even listen on the channel: do nothing at all
+  preload.install();
 
   ch.send({
     type: 'hello',

@@ -102,6 +102,13 @@ void StartupGateMachine::on(const HookOpened&, double, Commands& out) {
 }
 
 void StartupGateMachine::on(const HookFlushed& e, double, Commands& out) {
+  if (late_flush_sent_ && flushed_ && !late_flushed_) {
+    late_flushed_ = true;
+    out.push_back(Log{e.ok ? Level::kDebug : Level::kInfo,
+                      e.ok ? "node flushed its compile cache again after background warming"
+                           : "compile cache not flushed after background warming: " + e.message});
+    return;
+  }
   // Counts once, and only as the answer to our flush: it is what opens the gate.
   if (!flush_sent_ || flushed_) return;
   flushed_ = true;
@@ -129,6 +136,42 @@ void StartupGateMachine::on(const HookError& e, double, Commands& out) {
 
 void StartupGateMachine::on(const HookBusy& e, double, Commands& out) {
   out.push_back(SetBusy{e.busy});
+}
+
+void StartupGateMachine::on(const HookPreload& e, double, Commands& out) {
+  using State = HookPreload::State;
+  if (e.state == State::kDeferred && !preload_deferred_) {
+    preload_deferred_ = true;
+    out.push_back(MarkPhase{"next-preload-deferred",
+                            "Next's preloadEntriesOnStart runs after the gate opens"});
+    if (report_.gate_open) start_preload(out);
+  } else if (e.state == State::kDone && preload_deferred_ && !preload_done_) {
+    preload_done_ = true;
+    out.push_back(
+        MarkPhase{"next-preload-done", fmt::format("{} routes loaded in {} ms", e.pages, e.ms)});
+    late_flush_when_done(out);
+  } else if (e.state == State::kUnsupported) {
+    out.push_back(Log{Level::kInfo,
+                      "Next's preloadEntriesOnStart cannot be deferred in this "
+                      "Next.js version (" +
+                          e.message + "); it runs as Next ships it"});
+  }
+}
+
+void StartupGateMachine::start_preload(Commands& out) {
+  if (preload_sent_) return;
+  preload_sent_ = true;
+  out.push_back(SendPreload{});
+}
+
+void StartupGateMachine::late_flush_when_done(Commands& out) {
+  if (late_flush_sent_ || settings_.proxy || !flushed_) return;
+  if (preload_deferred_ && !preload_done_) return;
+  bool background_ran = report_.background.state == "done";
+  if (report_.background.state == "running") return;
+  if (!background_ran && !preload_done_) return;
+  late_flush_sent_ = true;
+  out.push_back(SendLateFlush{});
 }
 
 void StartupGateMachine::on(const ChannelClosed&, double, Commands& out) {
@@ -237,6 +280,7 @@ void StartupGateMachine::on(const BackgroundDone& e, double now_ms, Commands& ou
   bg.done_ms = now_ms;
   out.push_back(MarkPhase{"background-warm-done",
                           fmt::format("{} of {} routes, {}", e.warmed, e.total, e.reason)});
+  late_flush_when_done(out);
 }
 
 void StartupGateMachine::on(const PortAccepted&, double now_ms, Commands& out) {
@@ -248,6 +292,7 @@ void StartupGateMachine::on(const PortAccepted&, double now_ms, Commands& out) {
   advance(Phase::kOpen);
   out.push_back(MarkPhase{"gate-open", open_detail_});
   if (open_warmed_) start_background(now_ms, out);
+  if (preload_deferred_) start_preload(out);
 }
 
 void StartupGateMachine::on(const PortCheckFailed& e, double, Commands& out) {

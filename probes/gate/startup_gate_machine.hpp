@@ -56,6 +56,14 @@ struct HookError {
 struct HookBusy {
   bool busy = false;
 };
+// The hook's word on Next's preloadEntriesOnStart (--next-preload=defer).
+struct HookPreload {
+  enum class State { kDeferred, kDone, kUnsupported };
+  State state = State::kDeferred;
+  int pages = 0;  // kDone: routes loaded
+  int ms = 0;     // kDone: from the start of the deferred preload
+  std::string message;
+};
 struct ChannelClosed {};
 struct WarmPath {
   WarmPathStatus status;
@@ -80,10 +88,10 @@ struct Deadline {};
 struct ChildExited {};
 struct ShuttingDown {};
 
-using Event =
-    std::variant<Started, HookHello, HookListening, HookUngated, HookOpened, HookFlushed, HookError,
-                 HookBusy, ChannelClosed, WarmPath, WarmGateReleased, BackgroundDone, PortAccepted,
-                 PortCheckFailed, ProxyOpened, FlushTimeout, Deadline, ChildExited, ShuttingDown>;
+using Event = std::variant<Started, HookHello, HookListening, HookUngated, HookOpened, HookFlushed,
+                           HookError, HookBusy, HookPreload, ChannelClosed, WarmPath,
+                           WarmGateReleased, BackgroundDone, PortAccepted, PortCheckFailed,
+                           ProxyOpened, FlushTimeout, Deadline, ChildExited, ShuttingDown>;
 
 // Commands.
 struct StartWarmup {
@@ -122,6 +130,10 @@ struct StartBackground {
 struct SendWatch {
   bool on = false;
 };
+struct SendPreload {};  // run the preload the hook held back
+// Once background warming and the deferred preload are done, the hook flushes the caches again
+// (once no user request is in flight), so the next start finds every route's code.
+struct SendLateFlush {};
 struct RequestShutdown {
   std::string reason;
   int exit_code = 0;
@@ -137,10 +149,10 @@ struct Log {
 };
 struct NotifyFlushed {};  // node's compile cache is on disk (or will not be)
 
-using Command =
-    std::variant<StartWarmup, CancelWarmup, SetBusy, CheckPort, StopPortCheck, StartDeadline,
-                 StopDeadline, SendFlush, StopFlushTimer, SendOpen, OpenProxy, StartBackground,
-                 SendWatch, RequestShutdown, MarkPhase, Log, NotifyFlushed>;
+using Command = std::variant<StartWarmup, CancelWarmup, SetBusy, CheckPort, StopPortCheck,
+                             StartDeadline, StopDeadline, SendFlush, StopFlushTimer, SendOpen,
+                             OpenProxy, StartBackground, SendWatch, SendPreload, SendLateFlush,
+                             RequestShutdown, MarkPhase, Log, NotifyFlushed>;
 using Commands = std::vector<Command>;
 
 // The launcher's own exit code when it stops the app because warm-up failed (--warm-fail=exit)
@@ -186,6 +198,7 @@ class StartupGateMachine {
   void on(const HookFlushed& e, double now_ms, Commands& out);
   void on(const HookError& e, double now_ms, Commands& out);
   void on(const HookBusy& e, double now_ms, Commands& out);
+  void on(const HookPreload& e, double now_ms, Commands& out);
   void on(const ChannelClosed& e, double now_ms, Commands& out);
   void on(const WarmPath& e, double now_ms, Commands& out);
   void on(const WarmGateReleased& e, double now_ms, Commands& out);
@@ -207,6 +220,8 @@ class StartupGateMachine {
   void open_when_port_accepts(std::string detail, bool warmed, Commands& out);
   void start_background(double now_ms, Commands& out);
   void stop_for_no_listen(Commands& out);
+  void start_preload(Commands& out);
+  void late_flush_when_done(Commands& out);
 
   Settings settings_;
   Report report_;
@@ -225,6 +240,12 @@ class StartupGateMachine {
   bool flushed_ = false;
   bool open_requested_ = false;
   bool background_started_ = false;
+  bool background_done_ = false;  // ran and ended (not off)
+  bool preload_deferred_ = false;
+  bool preload_sent_ = false;
+  bool preload_done_ = false;
+  bool late_flush_sent_ = false;
+  bool late_flushed_ = false;
   // A port check under way, and what gate-open will say when it succeeds.
   bool checking_port_ = false;
   std::string open_detail_;

@@ -174,6 +174,17 @@ TEST_CASE("warm-up and admin settings validate") {
   CHECK(bad_gate.error().message.find("first or all") != std::string::npos);
 }
 
+TEST_CASE("--next-preload: defer by default, next, env, and a bad value named") {
+  CHECK(parse({})->next_preload_defer);
+  CHECK_FALSE(parse({"--next-preload=next"})->next_preload_defer);
+  CHECK(parse({"--next-preload", "defer"})->next_preload_defer);
+  CHECK_FALSE(parse({}, {{"KNEXT_NEXT_PRELOAD", "next"}})->next_preload_defer);
+  auto bad = parse({"--next-preload=off"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("--next-preload") != std::string::npos);
+  CHECK(bad.error().message.find("defer or next") != std::string::npos);
+}
+
 TEST_CASE("compile-cache settings: flags, env, validation") {
   auto c =
       parse({"--cache-dir=/cache", "--cache-seed", "/app/.knext-cache", "--cache-max-bytes=1GiB",

@@ -92,3 +92,16 @@ TEST_CASE("hook messages: a line over the size limit is not read") {
   CHECK(parse_hook_message(fits).has_value());
   CHECK_FALSE(parse_hook_message(std::string(10000, '[')).has_value());  // nested too deeply
 }
+
+TEST_CASE("hook messages: next-preload's state, route count and time") {
+  auto done = parse_hook_message(R"({"type":"next-preload","state":"done","pages":1001,"ms":714})");
+  REQUIRE(done.has_value());
+  CHECK(done->state == "done");
+  CHECK(done->pages == 1001);
+  CHECK(done->ms == 714);
+  auto bad = parse_hook_message(R"({"type":"next-preload","state":7,"pages":-3,"ms":1e30})");
+  REQUIRE(bad.has_value());
+  CHECK(bad->state.empty());
+  CHECK(bad->pages == 0);
+  CHECK(bad->ms == 0);
+}

@@ -114,6 +114,9 @@ TEST_CASE("plan: handoff sets NODE_OPTIONS after the user's and KNEXT_GATE") {
         "--max-old-space-size=256 --require \"" + (s.dir / "knext-hook.cjs") + "\"");
   CHECK(env["KNEXT_GATE"] == "handoff");
   CHECK_FALSE(env.contains("KNEXT_CONTROL_FD"));  // the channel's fd exists only at the spawn
+  CHECK(env["KNEXT_NEXT_PRELOAD"] == "defer");
+  CHECK(as_map(s.plan({s.hook_flag(), "--next-preload=next"}).gate_env)["KNEXT_NEXT_PRELOAD"] ==
+        "next");
 }
 
 TEST_CASE("plan: a missing hook turns the gate off and says why") {
@@ -252,6 +255,8 @@ TEST_CASE("plan: --prewarm bakes with the manifest variables, checks without the
     CHECK(run->config.mode == knext::Mode::kRun);
     CHECK(run->config.admin_port == 0);
     CHECK(run->config.warm_bake);
+    // The bake lets Next preload every route, so its compile cache holds them all.
+    CHECK(as_map(run->gate_env)["KNEXT_NEXT_PRELOAD"] == "next");
     CHECK(run->cache.options.cache_dir == s.dir / "seed");
     CHECK(run->cache.options.cache_seed.empty());
   }

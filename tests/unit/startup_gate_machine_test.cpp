@@ -635,3 +635,93 @@ TEST_CASE("gate machine: under --prewarm the flush ends the run: PORT stays shut
   CHECK(count<NotifyFlushed>(flushed) == 1);
   CHECK(m.handle(FlushTimeout{}, 2'700).empty());
 }
+
+TEST_CASE("gate machine: a deferred Next preload starts when the gate opens, then the late flush") {
+  auto s = handoff_settings();
+  s.background_pending = true;
+  auto m = warming_handoff(s);
+  auto deferred = m.handle(HookPreload{HookPreload::State::kDeferred, 0, 0, {}}, 400);
+  REQUIRE(phase_mark(deferred, "next-preload-deferred") != nullptr);
+  CHECK(find<SendPreload>(deferred) == nullptr);  // the gate is still shut
+  m.handle(WarmPath{path_status("/", WarmState::kOk, 200, false)}, 900);
+  m.handle(WarmPath{path_status("/about", WarmState::kOk, 200, false)}, 950);
+  CHECK(count<SendPreload>(m.handle(WarmGateReleased{}, 960)) == 0);
+  CHECK(count<SendPreload>(m.handle(HookFlushed{true, ""}, 980)) == 0);
+  m.handle(HookOpened{}, 990);
+  auto accepted = m.handle(PortAccepted{}, 1'000);
+  CHECK(count<SendPreload>(accepted) == 1);
+  CHECK(count<StartBackground>(accepted) == 1);
+
+  // Preload done first: the late flush waits for background warming, then goes once.
+  auto preloaded = m.handle(HookPreload{HookPreload::State::kDone, 1000, 712, {}}, 1'800);
+  REQUIRE(phase_mark(preloaded, "next-preload-done") != nullptr);
+  CHECK(phase_mark(preloaded, "next-preload-done")->detail == "1000 routes loaded in 712 ms");
+  CHECK(find<SendLateFlush>(preloaded) == nullptr);
+  auto bg_done = m.handle(BackgroundDone{3, 3, "done"}, 2'000);
+  CHECK(count<SendLateFlush>(bg_done) == 1);
+  CHECK(m.handle(HookPreload{HookPreload::State::kDone, 1000, 712, {}}, 2'100).empty());
+
+  // Its answer is logged and opens nothing more.
+  auto late = m.handle(HookFlushed{true, ""}, 2'200);
+  CHECK(count<SendOpen>(late) == 0);
+  CHECK(count<NotifyFlushed>(late) == 0);
+  REQUIRE(log_at(late, Level::kDebug) != nullptr);
+  CHECK(log_at(late, Level::kDebug)->text ==
+        "node flushed its compile cache again after background warming");
+  CHECK(m.handle(HookFlushed{true, ""}, 2'300).empty());
+}
+
+TEST_CASE("gate machine: background done first, the late flush waits for the deferred preload") {
+  auto s = handoff_settings();
+  s.background_pending = true;
+  auto m = opening_handoff(s);
+  m.handle(HookPreload{HookPreload::State::kDeferred, 0, 0, {}}, 990);
+  m.handle(HookOpened{}, 990);
+  CHECK(count<SendPreload>(m.handle(PortAccepted{}, 1'000)) == 1);
+  CHECK(count<SendLateFlush>(m.handle(BackgroundDone{1, 1, "done"}, 1'500)) == 0);
+  CHECK(count<SendLateFlush>(m.handle(HookPreload{HookPreload::State::kDone, 10, 5, {}}, 1'600)) ==
+        1);
+}
+
+TEST_CASE("gate machine: a preload deferred after the gate opened starts at once") {
+  auto m = opening_handoff();
+  m.handle(HookOpened{}, 990);
+  m.handle(PortAccepted{}, 1'000);
+  auto deferred = m.handle(HookPreload{HookPreload::State::kDeferred, 0, 0, {}}, 1'100);
+  CHECK(count<SendPreload>(deferred) == 1);
+  CHECK(m.handle(HookPreload{HookPreload::State::kDeferred, 0, 0, {}}, 1'200).empty());
+  // Without background warming the preload alone earns the late flush.
+  auto bg = m.handle(BackgroundDone{0, 0, "done"}, 1'250);
+  CHECK(count<SendLateFlush>(bg) == 0);
+  CHECK(count<SendLateFlush>(m.handle(HookPreload{HookPreload::State::kDone, 4, 3, {}}, 1'300)) ==
+        1);
+}
+
+TEST_CASE("gate machine: an ungated app still gets its deferred preload once PORT accepts") {
+  auto m = warming_handoff();
+  m.handle(HookPreload{HookPreload::State::kDeferred, 0, 0, {}}, 350);
+  m.handle(HookUngated{"a cluster primary listens on PORT for its workers"}, 400);
+  auto accepted = m.handle(PortAccepted{}, 500);
+  CHECK(count<SendPreload>(accepted) == 1);
+  CHECK(find<StartBackground>(accepted) == nullptr);
+}
+
+TEST_CASE("gate machine: without a deferred preload or background warming there is no late flush") {
+  auto m = opening_handoff();
+  m.handle(HookOpened{}, 990);
+  auto accepted = m.handle(PortAccepted{}, 1'000);
+  CHECK(find<SendPreload>(accepted) == nullptr);
+  CHECK(find<SendLateFlush>(m.handle(BackgroundDone{0, 0, "done"}, 1'100)) == nullptr);
+  // A "done" nobody deferred marks nothing.
+  CHECK(m.handle(HookPreload{HookPreload::State::kDone, 4, 3, {}}, 1'200).empty());
+}
+
+TEST_CASE("gate machine: a Next version whose preload cannot be deferred is said once, as info") {
+  auto m = warming_handoff();
+  auto said = m.handle(
+      HookPreload{HookPreload::State::kUnsupported, 0, 0, "no unstable_preloadEntries"}, 350);
+  REQUIRE(log_at(said, Level::kInfo) != nullptr);
+  CHECK(log_at(said, Level::kInfo)->text ==
+        "Next's preloadEntriesOnStart cannot be deferred in this Next.js version (no "
+        "unstable_preloadEntries); it runs as Next ships it");
+}
