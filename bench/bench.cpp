@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "bench/baked_manifest.hpp"
 #include "bench/bench_report.hpp"
 #include "bench/load_test.hpp"
+#include "bench/preload_off.hpp"
 #include "bench/scenario.hpp"
 #include "bench/server_run.hpp"
 #include "bench/slow_storage.hpp"
@@ -145,12 +147,18 @@ struct BenchInputs {
   int port = 0;
   std::string cache_root;
   std::vector<std::string> unwarmed;  // routes the build lists that are not warm paths
+  bool preload_off = false;           // the app's server.js has a preload-off copy
 };
+
+VariantInputs variant_inputs(const BenchInputs& in, const std::vector<std::string>& command) {
+  VariantInputs v{command, launcher_command(), in.cache_root, in.paths, in.config.variants, {}};
+  if (in.preload_off) v.preload_off_command = {command.front(), PreloadOffServer::kFileName};
+  return v;
+}
 
 Status run_scenario(Scenario& scenario, const BenchInputs& in, const Placement& placement,
                     Progress& progress) {
-  scenario.variants =
-      make_variants({placement.command, launcher_command(), in.cache_root, in.paths});
+  scenario.variants = make_variants(variant_inputs(in, placement.command));
   auto evict = files_to_evict(placement.app_dir, placement.command.front(), in.cache_root);
   auto request = [&](const Variant& v) {
     return ServerRunRequest{v.argv, {}, placement.app_dir, in.paths, in.unwarmed, in.port, 60'000};
@@ -205,7 +213,21 @@ int run(const BenchConfig& config) {
   }
 
   ScratchDir cache;
-  BenchInputs in{config, bench_warm_paths(config), *port, cache.path(), {}};
+  BenchInputs in{config, bench_warm_paths(config), *port, cache.path(), {}, false};
+  // "node preload off" needs the default server command: it runs a copy of server.js.
+  std::optional<PreloadOffServer> preload_off;
+  bool want_preload_off = config.variants.empty() ||
+                          std::find(config.variants.begin(), config.variants.end(), "nopreload") !=
+                              config.variants.end();
+  if (config.command.empty() && want_preload_off) {
+    if (auto written = PreloadOffServer::write(app_dir); written) {
+      preload_off.emplace(std::move(*written));
+      in.preload_off = true;
+    } else {
+      std::fprintf(stderr, "no \"node preload off\" variant: %s\n",
+                   written.error().message.c_str());
+    }
+  }
   // Baked once for the real directory; through the slow mount its paths are not the app's,
   // so there the launcher falls back to Next's traces, as it would for a moved image.
   auto manifest = BakedManifest::bake(app_dir, command, in.paths, cache.path() + "/seed");
@@ -242,8 +264,7 @@ int run(const BenchConfig& config) {
                          slow_us.count(),
                          {}});
   }
-  size_t variant_count =
-      make_variants({command, launcher_command(), cache.path(), in.paths}).size();
+  size_t variant_count = make_variants(variant_inputs(in, command)).size();
   Progress progress(scenarios.size() * variant_count * static_cast<size_t>(config.runs));
 
   std::vector<Scenario> done;

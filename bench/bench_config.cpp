@@ -1,8 +1,10 @@
 #include "bench/bench_config.hpp"
 
+#include <algorithm>
 #include <array>
 #include <string_view>
 
+#include "bench/variants.hpp"
 #include "common/self_exe.hpp"
 
 namespace knext::bench {
@@ -31,6 +33,15 @@ bool add_warm_path(BenchConfig& c, std::string_view v) {
   if (v == "auto") return true;
   if (!is_url_path(v)) return false;
   c.warm_paths.emplace_back(v);
+  return true;
+}
+
+bool add_variant(BenchConfig& c, std::string_view v) {
+  const auto& keys = variant_keys();
+  if (std::find(keys.begin(), keys.end(), v) == keys.end()) return false;
+  if (std::find(c.variants.begin(), c.variants.end(), v) == c.variants.end()) {
+    c.variants.emplace_back(v);
+  }
   return true;
 }
 
@@ -63,6 +74,12 @@ const std::vector<FlagSpec<BenchConfig>>& specs() {
        "Path timed on every start (the first is the table's 'first'); repeatable (default /)",
        "auto or a URL path starting with / (no spaces)", false, add_warm_path, true,
        "KNEXT_WARM_PATHS"},
+      {"variant",
+       "With --bench: a variant to run, repeatable; plain node always runs first (default: "
+       "plain nopreload tini dumb-init nocache nodecache postwarm shipped)",
+       "plain, nopreload, tini, dumb-init, nocache, nodecache, postwarm, shipped, ungated or "
+       "next-preload",
+       false, add_variant, true, "KNEXT_VARIANTS"},
   };
   return kSpecs;
 }

@@ -22,6 +22,7 @@ struct BenchConfig {
   int concurrency = 100;
   std::string gate;                     // --gate for the launcher under --load; empty: its default
   std::vector<std::string> warm_paths;  // empty: "/"
+  std::vector<std::string> variants;    // --variant keys; empty: the default set
 };
 
 // Flags win over KNEXT_<NAME> variables. Errors are one line naming the flag and what is allowed.

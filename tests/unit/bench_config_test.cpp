@@ -1,9 +1,15 @@
 // knext-bench's command line: the flags `knext-launch --bench ...` hands over unchanged.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "bench/bench_config.hpp"
+#include "bench/preload_off.hpp"
+#include "bench/variants.hpp"
+#include "scratch_dir.hpp"
 
 using knext::bench::BenchConfig;
 using knext::bench::parse_bench_config;
@@ -130,5 +136,63 @@ TEST_CASE("knext-bench --help lists every bench flag with its variable") {
   for (const char* flag : {"--runs", "--page-cache", "--slow-storage", "--json", "--load",
                            "--concurrency", "--warm-path", "KNEXT_RUNS", "KNEXT_WARM_PATHS"}) {
     CHECK_MESSAGE(help.find(flag) != std::string::npos, flag);
+  }
+}
+
+TEST_CASE("--variant picks the variants by key; plain node always runs first") {
+  auto c = parse({"--variant=shipped", "--variant", "nopreload", "--variant=shipped"});
+  REQUIRE(c.ok());
+  CHECK(c->variants == std::vector<std::string>{"shipped", "nopreload"});
+  auto env = parse({}, {{"KNEXT_VARIANTS", "ungated,next-preload"}});
+  REQUIRE(env.ok());
+  CHECK(env->variants == std::vector<std::string>{"ungated", "next-preload"});
+  auto bad = parse({"--variant=knext"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(one_line(bad.error().message));
+  CHECK(bad.error().message.find("--variant: 'knext' is not allowed") != std::string::npos);
+
+  knext::bench::VariantInputs in{
+      {"node", "server.js"}, "/bin/knext-launch", "/cache", {"/"}, {}, {}};
+  in.keys = {"shipped", "nopreload", "ungated"};
+  auto picked = knext::bench::make_variants(in);
+  // nopreload needs its copy of server.js: without one it is left out.
+  REQUIRE(picked.size() == 3);
+  CHECK(picked[0].key == "plain");
+  CHECK(picked[1].key == "shipped");
+  CHECK(picked[2].key == "ungated");
+  CHECK(std::find(picked[2].argv.begin(), picked[2].argv.end(), "--gate=none") !=
+        picked[2].argv.end());
+  in.preload_off_command = {"node", "server.knext-bench-preload-off.js"};
+  auto with_copy = knext::bench::make_variants(in);
+  REQUIRE(with_copy.size() == 4);
+  CHECK(with_copy[1].key == "nopreload");
+  CHECK(with_copy[1].argv == in.preload_off_command);
+  in.keys.clear();  // the default set: every key but the opt-in ones
+  for (const auto& v : knext::bench::make_variants(in)) {
+    CHECK(v.key != "ungated");
+    CHECK(v.key != "next-preload");
+  }
+}
+
+TEST_CASE("the preload-off server: server.js with Next's preload switched off, removed after") {
+  knext::test::ScratchDir dir;
+  std::string copy = dir / knext::bench::PreloadOffServer::kFileName;
+  {
+    std::ofstream(dir / "server.js")
+        << R"(const nextConfig = {"experimental":{"preloadEntriesOnStart":true,"x":1}})";
+    auto written = knext::bench::PreloadOffServer::write(dir.path());
+    REQUIRE(written.ok());
+    std::ifstream in(copy);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(text == R"(const nextConfig = {"experimental":{"preloadEntriesOnStart":false,"x":1}})");
+  }
+  CHECK_FALSE(std::filesystem::exists(copy));
+  for (std::string server : {R"({"preloadEntriesOnStart":false})", R"({"experimental":{}})"}) {
+    CAPTURE(server);
+    std::ofstream(dir / "server.js") << server;
+    auto refused = knext::bench::PreloadOffServer::write(dir.path());
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find("nothing to switch off") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(copy));
   }
 }
