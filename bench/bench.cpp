@@ -151,7 +151,12 @@ struct BenchInputs {
 };
 
 VariantInputs variant_inputs(const BenchInputs& in, const std::vector<std::string>& command) {
-  VariantInputs v{command, launcher_command(), in.cache_root, in.paths, in.config.variants, {}};
+  VariantInputs v{command,
+                  launcher_command(),
+                  in.cache_root,
+                  in.config.knext_warm_auto ? std::vector<std::string>{} : in.paths,
+                  in.config.variants,
+                  {}};
   if (in.preload_off) v.preload_off_command = {command.front(), PreloadOffServer::kFileName};
   return v;
 }
@@ -230,7 +235,9 @@ int run(const BenchConfig& config) {
   }
   // Baked once for the real directory; through the slow mount its paths are not the app's,
   // so there the launcher falls back to Next's traces, as it would for a moved image.
-  auto manifest = BakedManifest::bake(app_dir, command, in.paths, cache.path() + "/seed");
+  auto manifest = BakedManifest::bake(
+      app_dir, command, config.knext_warm_auto ? std::vector<std::string>{} : in.paths,
+      cache.path() + "/seed");
   if (!manifest) {
     std::fprintf(stderr, "no page-cache manifest (%s): knext postwarm+fs uses Next's traces\n",
                  manifest.error().message.c_str());

@@ -36,6 +36,12 @@ bool add_warm_path(BenchConfig& c, std::string_view v) {
   return true;
 }
 
+bool set_knext_warm(BenchConfig& c, std::string_view v) {
+  if (v != "paths" && v != "auto") return false;
+  c.knext_warm_auto = v == "auto";
+  return true;
+}
+
 bool add_variant(BenchConfig& c, std::string_view v) {
   const auto& keys = variant_keys();
   if (std::find(keys.begin(), keys.end(), v) == keys.end()) return false;
@@ -74,6 +80,11 @@ const std::vector<FlagSpec<BenchConfig>>& specs() {
        "Path timed on every start (the first is the table's 'first'); repeatable (default /)",
        "auto or a URL path starting with / (no spaces)", false, add_warm_path, true,
        "KNEXT_WARM_PATHS"},
+      {"knext-warm",
+       "With --bench: what the knext variants warm before the gate: paths (the timed warm "
+       "paths, as --warm-path) or auto (their default: no --warm-path, so a timed path is a "
+       "user's first request) (default paths)",
+       "paths or auto", false, set_knext_warm},
       {"variant",
        "With --bench: a variant to run, repeatable; plain node always runs first (default: "
        "plain nopreload tini dumb-init nocache nodecache postwarm shipped)",

@@ -23,6 +23,7 @@ struct BenchConfig {
   std::string gate;                     // --gate for the launcher under --load; empty: its default
   std::vector<std::string> warm_paths;  // empty: "/"
   std::vector<std::string> variants;    // --variant keys; empty: the default set
+  bool knext_warm_auto = false;  // --knext-warm=auto: the knext variants warm by their default
 };
 
 // Flags win over KNEXT_<NAME> variables. Errors are one line naming the flag and what is allowed.

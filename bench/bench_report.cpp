@@ -13,9 +13,9 @@
 namespace knext::bench {
 namespace {
 
-std::vector<double> rss_mb_samples(const Variant& v) {
+std::vector<double> mb_samples(const Variant& v, long ServerRunResult::*kb) {
   std::vector<double> out;
-  for (const auto& r : v.runs) out.push_back(static_cast<double>(r.peak_rss_kb) / 1024.0);
+  for (const auto& r : v.runs) out.push_back(static_cast<double>(r.*kb) / 1024.0);
   return out;
 }
 
@@ -65,6 +65,7 @@ json::object json_run(const ServerRunResult& r, long cache_entries, const WakeBu
                                     {"status", u.status}});
   }
   return {{"ready_ms", ms(r.ready_ms)},     {"peak_rss_kb", r.peak_rss_kb},
+          {"node_rss_kb", r.node_rss_kb},   {"node_peak_kb", r.node_peak_kb},
           {"cache_entries", cache_entries}, {"exit_code", r.exit_code},
           {"paths", std::move(paths)},      {"unwarmed", std::move(unwarmed)},
           {"wake_burst", json_burst(burst)}};
@@ -124,12 +125,15 @@ json::object json_variant(const Variant& v, const std::vector<std::string>& path
       {"p99_ms", json_summary(burst_samples(v, &Summary::p99))},
       {"max_ms", json_summary(burst_samples(v, &Summary::max))},
       {"p99_vs_plain", ratio(base_burst_p99 > 0 ? burst_p99 / base_burst_p99 : 0.0)}};
-  json::object summary{{"ready_ms", json_summary(ready_samples(v))},
-                       {"paths", std::move(per_path)},
-                       {"peak_rss_mb", json_summary(rss_mb_samples(v))},
-                       {"first_vs_plain", ratio(base > 0 ? first / base : 0.0)},
-                       {"wake_burst", std::move(wake_burst)},
-                       {"unwarmed", std::move(per_unwarmed)}};
+  json::object summary{
+      {"ready_ms", json_summary(ready_samples(v))},
+      {"paths", std::move(per_path)},
+      {"peak_rss_mb", json_summary(mb_samples(v, &ServerRunResult::peak_rss_kb))},
+      {"node_rss_mb", json_summary(mb_samples(v, &ServerRunResult::node_rss_kb))},
+      {"node_peak_mb", json_summary(mb_samples(v, &ServerRunResult::node_peak_kb))},
+      {"first_vs_plain", ratio(base > 0 ? first / base : 0.0)},
+      {"wake_burst", std::move(wake_burst)},
+      {"unwarmed", std::move(per_unwarmed)}};
   return {{"name", v.name},
           {"argv", json_strings(v.argv)},
           {"launcher", v.is_launcher},
@@ -169,24 +173,32 @@ void print_table(const Scenario& scenario, const std::vector<std::string>& paths
       "the first GET of %s answered; the first GETs of every warm path (%s) go out together "
       "when PORT accepts; steady = a later GET's latency)\n",
       scenario.description.c_str(), runs, paths.front().c_str(), all_paths.c_str());
-  std::printf("%-20s %9s %9s %9s %10s %10s %10s %9s %10s %9s %8s\n", "variant", "ready p50",
+  std::printf("%-20s %9s %9s %9s %10s %10s %10s %9s %10s %9s %8s %9s %9s\n", "variant", "ready p50",
               "ready p90", "ready min", "first p50", "first p90", "first min", "vs plain",
-              "steady p50", "init RSS", "entries");
+              "steady p50", "init RSS", "entries", "node RSS", "node peak");
   const auto& base_variant = scenario.variants.front();
   double base = summarize(first_samples(base_variant, 0)).median;
   for (const auto& v : scenario.variants) {
     auto ready = summarize(ready_samples(v));
     auto first = summarize(first_samples(v, 0));
     auto steady = summarize(steady_samples(v, 0));
+    // Plain node and its preload-off copy have no init: their process is node.
+    bool no_init = v.key == "plain" || v.key == "nopreload";
+    auto mb = [&](long ServerRunResult::*kb) {
+      return fmt::format("{:.0f} MB", summarize(mb_samples(v, kb)).median);
+    };
     std::string rss =
-        &v == &base_variant ? "-" : fmt::format("{:.1f} MB", summarize(rss_mb_samples(v)).median);
+        no_init ? "-"
+                : fmt::format("{:.1f} MB",
+                              summarize(mb_samples(v, &ServerRunResult::peak_rss_kb)).median);
     std::string entries = v.cache_dir.empty() || v.cache_entries.empty()
                               ? "-"
                               : std::to_string(v.cache_entries.back());
-    std::printf("%-20s %9.1f %9.1f %9.1f %10.1f %10.1f %10.1f %8.2fx %10.1f %9s %8s\n",
+    std::printf("%-20s %9.1f %9.1f %9.1f %10.1f %10.1f %10.1f %8.2fx %10.1f %9s %8s %9s %9s\n",
                 v.name.c_str(), ready.median, ready.p90, ready.min, first.median, first.p90,
                 first.min, base > 0 ? first.median / base : 0.0, steady.median, rss.c_str(),
-                entries.c_str());
+                entries.c_str(), mb(&ServerRunResult::node_rss_kb).c_str(),
+                mb(&ServerRunResult::node_peak_kb).c_str());
   }
   if (paths.size() > 1) {
     std::printf("first response per warm path, p50 ms from spawn (vs plain node):\n");

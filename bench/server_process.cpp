@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "bench/process_tree.hpp"
 #include "common/exit_status.hpp"
 #include "common/loopback.hpp"
 #include "common/process_wait.hpp"
@@ -64,17 +65,7 @@ pid_t ServerProcess::pid() const {
 }
 
 long ServerProcess::peak_rss_kb() const {
-  std::ifstream status(fmt::format("/proc/{}/status", pid()));
-  std::string key;
-  while (status >> key) {
-    if (key == "VmHWM:") {
-      long kb = 0;
-      status >> kb;
-      return kb;
-    }
-    status.ignore(4096, '\n');
-  }
-  return 0;
+  return proc_status_kb(pid(), "VmHWM:");
 }
 
 Status ServerProcess::wait_accepting(std::chrono::milliseconds timeout,

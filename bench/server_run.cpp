@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include "bench/process_tree.hpp"
 #include "bench/server_process.hpp"
 #include "bench/stats.hpp"
 #include "common/clock.hpp"
@@ -67,6 +68,8 @@ Expected<ServerRunResult> measure_server_run(const ServerRunRequest& request) {
     result.paths.push_back({request.paths[i], first.at_ms, 0, first.response->status});
   }
   if (failed) return *failed;
+  const pid_t node = largest_in_tree(server.pid());
+  result.node_rss_kb = proc_status_kb(node, "VmRSS:");
   for (const auto& path : request.unwarmed) {
     auto first = timed_get(url(path), request.timeout_ms);
     if (!first) return Error{path + ": " + first.error().message};
@@ -87,6 +90,7 @@ Expected<ServerRunResult> measure_server_run(const ServerRunRequest& request) {
     timing.steady_ms = summarize(steady).median;
   }
   result.peak_rss_kb = server.peak_rss_kb();
+  result.node_peak_kb = proc_status_kb(node, "VmHWM:");
   result.exit_code = server.stop();
   return result;
 }

@@ -39,8 +39,10 @@ struct ServerRunResult {
   double ready_ms = 0;  // first completed TCP connect to PORT (polled every 5 ms), from spawn
   std::vector<PathTiming> paths;
   std::vector<UnwarmedTiming> unwarmed;
-  long peak_rss_kb = 0;  // VmHWM of the process started (the launcher, an init, or node)
-  int exit_code = 0;     // after SIGTERM
+  long peak_rss_kb = 0;   // VmHWM of the process started (the launcher, an init, or node)
+  long node_rss_kb = 0;   // VmRSS of the app server (largest in the tree) at the first responses
+  long node_peak_kb = 0;  // its VmHWM at the end of the run
+  int exit_code = 0;      // after SIGTERM
 };
 
 // Starts one server, measures it as Knative and its first users would see it, stops it. The
