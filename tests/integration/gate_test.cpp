@@ -1216,3 +1216,51 @@ TEST_CASE("--warm-path auto: a route answering 500 in the background is logged, 
   app.signal(SIGTERM);
   CHECK(app.wait_exit(10s));
 }
+
+// Next 16 preloads every route's modules at start (preloadEntriesOnStart, on by default). Under
+// the handoff gate the hook holds that back until the gate is open, then the launcher asks for
+// it and writes the caches again once it and background warming are done.
+TEST_CASE("--next-preload=defer: Next's preload runs after the gate opens, then a late flush") {
+  int port = free_port();
+  int admin_port = free_port();
+  TempDir cache;
+  Proc app("knext-launch",
+           auto_argv(admin_port, {"--log-level", "debug", "--cache-dir", cache.path().string()}),
+           {.env = app_env(port), .cwd = fixture_dir()});
+  REQUIRE_MESSAGE(app.wait_for_err("phase next-preload-done", 60s), app.report());
+  REQUIRE_MESSAGE(app.wait_for_err("node flushed its compile cache again", 60s), app.report());
+  std::string log = app.err();
+  auto deferred = log.find("phase next-preload-deferred");
+  auto open = log.find("phase gate-open");
+  auto done = log.find("phase next-preload-done");
+  REQUIRE(deferred != std::string::npos);
+  REQUIRE(open != std::string::npos);
+  CHECK_MESSAGE(deferred < open, app.report());
+  CHECK_MESSAGE(open < done, app.report());
+  // Every page and route handler of the build was loaded: the count is the manifests' entries.
+  size_t routes = 0;
+  for (const char* manifest : {"app-paths-manifest.json", "pages-manifest.json"}) {
+    std::ifstream in(fixture_dir() / ".next" / "server" / manifest);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    routes += json::parse(text).as_object().size();
+  }
+  CHECK_MESSAGE(contains(log, "(" + std::to_string(routes) + " routes loaded in"), app.report());
+  CHECK_MESSAGE(!contains(log, "hook: "), app.report());  // no hook error
+  auto user = http_get(port, "/list", 10s);
+  CHECK_MESSAGE(user.status == 200, describe(user));
+  app.signal(SIGTERM);
+  CHECK(app.wait_exit(10s) == 128 + SIGTERM);
+}
+
+TEST_CASE("--next-preload=next: Next preloads as it ships, nothing is held back") {
+  int port = free_port();
+  int admin_port = free_port();
+  Proc app("knext-launch", auto_argv(admin_port, {"--next-preload", "next"}),
+           {.env = app_env(port), .cwd = fixture_dir()});
+  REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 30s), app.report());
+  auto user = http_get(port, "/dynamic", 10s);
+  CHECK_MESSAGE(user.status == 200, describe(user));
+  app.signal(SIGTERM);
+  CHECK(app.wait_exit(10s) == 128 + SIGTERM);
+  CHECK_MESSAGE(!contains(app.err(), "next-preload"), app.report());
+}
