@@ -161,8 +161,14 @@ TEST_CASE("a background grandchild does not hang the exit") {
     CHECK_FALSE(process_exists(leftover));
   }
   SUBCASE("a leftover that ignores TERM is killed after --leftover-grace") {
+    // The child exits only once the leftover ignores TERM (it touches `ignoring` after the
+    // trap), so the TERM cannot reach it first.
+    TempDir dir;
+    std::string flag = (dir.path() / "ignoring").string();
     auto r = run_launcher({"--leftover-grace=300ms", "--", "sh", "-c",
-                           "(trap '' TERM; exec sleep 100) & echo $!; exit 5"},
+                           "(trap '' TERM; touch \"$0\"; exec sleep 100) & "
+                           "while [ ! -e \"$0\" ]; do sleep 0.01; done; echo $!; exit 5",
+                           flag},
                           {.pid_namespace = false});
     CHECK(r.exit_code == 5);
     pid_t leftover = std::stoi(r.out);
