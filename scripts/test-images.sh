@@ -305,7 +305,15 @@ check "the first start copied the baked seed into the empty volume" \
 before=$(vol_state)
 first_log=$LOG
 start_container second first
-probe_until_ready || true
+# The premise of "wrote no new entry": this start served (ready, and a page rendered), so it
+# had every chance to write to the volume.
+second_served=no
+if probe_until_ready &&
+  [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$QP_PORT/") == 200 ]]; then
+  second_served=yes
+fi
+check "the second start (baked cache) was ready and served GET / through queue-proxy" \
+  test "$second_served" = yes
 grep -q 'phase gate-open' "$LOG" && sleep 0.5
 "${RUNC[@]}" kill "$cid" TERM
 wait "$run_pid"

@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# Quick-start command 2: set everything up, run every test, end with "N passed, N failed".
+# Quick-start command 2: set everything up, run every test, end with
+# "N passed, N failed, N skipped". A skipped test is counted and named, never taken as a pass.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$ROOT/scripts/setup.sh" || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+"$ROOT/scripts/setup.sh" || { echo "setup failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 export PATH="$ROOT/.deps/node/bin:$PATH"
 LOGS="$ROOT/build/test-logs"
 mkdir -p "$LOGS"
 
 passed=0
 failed=0
-add_counts() {  # name, passed, failed
-  echo "== $1: $2 passed, $3 failed"
+skipped=0
+add_counts() {  # name, passed, failed[, skipped]
+  local s=${4:-0}
+  echo "== $1: $2 passed, $3 failed, $s skipped"
   passed=$((passed + $2))
   failed=$((failed + $3))
+  skipped=$((skipped + s))
 }
 
-# doctest binaries: the summary line is "[doctest] test cases: T | P passed | F failed | ..."
+# doctest binaries: the summary line is "[doctest] test cases: T | P passed | F failed | S skipped"
+# (S: test cases with a `* doctest::skip(...)` decorator that held; nothing filters them here).
 run_doctest() {
   local name=$1 bin=$2 log="$LOGS/$1.log"
   echo "-- $name"
@@ -28,32 +33,39 @@ run_doctest() {
     add_counts "$name" 0 1
     return
   fi
-  local p f
+  local p f s
   p=$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$summary")
   f=$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$summary")
+  s=$(sed -nE 's/.*\| *([0-9]+) skipped.*/\1/p' <<<"$summary")
   if ((rc != 0 || f > 0)); then
     grep -B2 -A12 -E 'ERROR|FATAL|TEST CASE' "$log" | tail -80
     ((f == 0)) && f=1
   fi
-  add_counts "$name" "$p" "$f"
+  # Say which were skipped and why (the suite prints the reason once to stderr).
+  ((${s:-0} > 0)) && grep -E '^skipped( |:)' "$log" | sort -u
+  add_counts "$name" "$p" "$f" "${s:-0}"
 }
 
-# node --test: the TAP summary has "# pass N" and "# fail N".
+# node --test: the TAP summary has "# pass N", "# fail N" and "# skipped N" (a skipped test is
+# in none of the others; its line ends "# SKIP reason").
 run_node_tests() {
   local name=$1 dir=$2 log="$LOGS/$1.log"
   echo "-- $name"
   (cd "$ROOT" && node --test --test-reporter=tap "$dir"/*.test.cjs) >"$log" 2>&1
   local rc=$?
-  local p f
+  local p f s
   p=$(grep -E '^# pass ' "$log" | tail -1 | awk '{print $3}')
   f=$(grep -E '^# fail ' "$log" | tail -1 | awk '{print $3}')
+  s=$(grep -E '^# skipped ' "$log" | tail -1 | awk '{print $3}')
   p=${p:-0}
   f=${f:-0}
+  s=${s:-0}
   if ((rc != 0 || f > 0)); then
     grep -E -A15 '^not ok|^ *not ok' "$log" | head -80
     ((f == 0)) && f=1
   fi
-  add_counts "$name" "$p" "$f"
+  ((s > 0)) && grep -E '^ *ok .*# SKIP' "$log"
+  add_counts "$name" "$p" "$f" "$s"
 }
 
 run_doctest unit "$ROOT/build/tests/unit-tests"
@@ -85,37 +97,40 @@ fi
 # Process and volume faults: loopback ports of their own, so a fresh network namespace too.
 run_fault_tests() { run_in_netns "$ROOT/build/tests/fault-tests" "$@"; }
 run_doctest fault run_fault_tests
-# images/: the manifests through Knative's own validation (go test: one count per --- PASS/FAIL
+# images/: the manifests through Knative's own validation (go test: one count per --- PASS/FAIL/SKIP
 # line, subtests included), then the image suite (buildah build + runc run, its own counts).
 run_manifest_tests() {
   local log="$LOGS/manifests.log"
   echo "-- manifests"
   "$ROOT/scripts/test-manifests.sh" >"$log" 2>&1
-  local rc=$? p f
+  local rc=$? p f s
   p=$(grep -cE '^\s*--- PASS' "$log")
   f=$(grep -cE '^\s*--- FAIL' "$log")
+  s=$(grep -cE '^\s*--- SKIP' "$log")
   if ((rc != 0 || f > 0)); then
     grep -vE '^\s*(=== RUN|--- PASS)' "$log" | tail -40
     ((f == 0)) && f=1
   fi
-  add_counts manifests "$p" "$f"
+  ((s > 0)) && grep -E -A2 '^\s*--- SKIP' "$log"
+  add_counts manifests "$p" "$f" "$s"
 }
 run_manifest_tests
 run_image_suite() {
   local log="$LOGS/images.log" start=$SECONDS
   echo "-- images"
   "$ROOT/scripts/test-images.sh" >"$log" 2>&1
-  local rc=$? p=0 f=1 last
+  local rc=$? p=0 f=1 s=0 last
   last=$(tail -1 "$log")
-  if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+  if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ [0-9]+\ skipped)?$ ]]; then
     p=${BASH_REMATCH[1]}
     f=${BASH_REMATCH[2]}
+    s=$(tr -dc 0-9 <<<"${BASH_REMATCH[3]}")
   fi
   ((rc != 0 && f == 0)) && f=1
   grep -E '^(not ok|time:|size:)' "$log"
   ((f > 0)) && tail -30 "$log"
   echo "images suite: $((SECONDS - start)) s"
-  add_counts images "$p" "$f"
+  add_counts images "$p" "$f" "${s:-0}"
 }
 run_image_suite
 if compgen -G "$ROOT/tests/hook/*.test.cjs" >/dev/null; then
@@ -125,5 +140,5 @@ fi
 # Sanitizers, valgrind and fuzzing (README "Hardening checks").
 source "$ROOT/scripts/test-hardening.sh"
 
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 ((failed == 0))

@@ -245,9 +245,12 @@ test("Next-style __NEXT_PRIVATE_ORIGIN is pointed at the loopback internal addre
   assert.equal((await h.get(a.PORT, '/', '127.0.0.2')).status, 200);
 });
 
+// SIGTERM with an idle keep-alive connection open on the public port. The fixture keeps idle
+// connections 60 s (FIXTURE_KEEPALIVE_MS), so a connection that held node up would hold it far
+// past the 10 s hang bound here: no timing of the exit is needed to tell.
 async function sigterm(t, env, { control = true, openFirst = true } = {}) {
   const PORT = await h.freePort();
-  const a = h.startApp({ env: { PORT: String(PORT), ...env }, control });
+  const a = h.startApp({ env: { PORT: String(PORT), FIXTURE_KEEPALIVE_MS: '60000', ...env }, control });
   t.after(() => a.kill());
   if (control) {
     await a.waitFor('listening');
@@ -264,27 +267,26 @@ async function sigterm(t, env, { control = true, openFirst = true } = {}) {
   ka.write(`GET / HTTP/1.1\r\nHost: x\r\n\r\n`);
   await new Promise((r) => ka.once('data', r));
   ka.on('error', () => {});
-  const t0 = Date.now();
   a.child.kill('SIGTERM');
-  const ex = await h.withTimeout(a.exited, 3000, 'exit after SIGTERM');
+  const ex = await h.withTimeout(a.exited, 10000, 'exit after SIGTERM');
   ka.destroy();
-  return { ...ex, ms: Date.now() - t0 };
+  return ex;
 }
 
-test('SIGTERM, no handler in the app: dies of SIGTERM promptly, as without the hook', T, async (t) => {
+// Killed by the signal itself (signal SIGTERM, no exit code): the hook installed no SIGTERM
+// handler of its own that could delay or change the exit.
+test('SIGTERM, no handler in the app: dies of SIGTERM (its default action), as without the hook', { timeout: 25000 }, async (t) => {
   const withHook = await sigterm(t, {});
   const without = await sigterm(t, {}, { control: false });
   assert.deepEqual([withHook.code, withHook.signal], [without.code, without.signal]);
   assert.equal(withHook.signal, 'SIGTERM');
-  assert.ok(withHook.ms < 1000, `${withHook.ms} ms`);
 });
 
-test('SIGTERM, app closes its server: node exits by itself (code 0), as without the hook', T, async (t) => {
+test('SIGTERM, app closes its server: node exits by itself (code 0), as without the hook', { timeout: 25000 }, async (t) => {
   const withHook = await sigterm(t, { FIXTURE_SIGTERM: 'close' });
   const without = await sigterm(t, { FIXTURE_SIGTERM: 'close' }, { control: false });
   assert.deepEqual([withHook.code, withHook.signal], [0, null]);
   assert.deepEqual([without.code, without.signal], [0, null]);
-  assert.ok(withHook.ms < 1000, `${withHook.ms} ms`);
 });
 
 test('server.close(): public port stops accepting at once; close waits for in-flight public requests', T, async (t) => {
@@ -344,11 +346,12 @@ test('server.close() with connections in the accept queue: every connected reque
 });
 
 // A keep-alive client (queue-proxy keeps its connections): node's own close() leaves a connection
-// that is busy at that moment open after its response until keepAliveTimeout (5 s), so node
-// exits ~5 s late. With the hook the response in flight says "Connection: close", a request
-// that arrives later on a kept connection too, and node exits once they are answered.
+// that is busy at that moment open after its response until keepAliveTimeout (node's default
+// 5 s; the fixture's 60 s here, so the two cases differ by far more than any noise), so node exits
+// that much late. With the hook the response in flight says "Connection: close", a request that
+// arrives later on a kept connection too, and node exits once they are answered.
 async function keepAliveDrain(t, opts) {
-  const a = await app(t, { FIXTURE_SIGTERM: 'drain' }, opts);
+  const a = await app(t, { FIXTURE_SIGTERM: 'drain', FIXTURE_KEEPALIVE_MS: '60000' }, opts);
   if (opts.control !== false) {
     await a.waitFor('listening');
     a.send({ type: 'open' });
@@ -368,25 +371,32 @@ async function keepAliveDrain(t, opts) {
   await Promise.all([get('/'), get('/')]); // two kept connections
   const slow = get('/slow');
   await new Promise((r) => setTimeout(r, 100)); // in flight on one of them
-  const t0 = Date.now();
   a.child.kill('SIGTERM');
   await h.waitUntil(() => a.output().includes('closing'));
   const r = await slow;
-  const ex = await h.withTimeout(a.exited, 8000, 'exit');
-  return { ...r, ms: Date.now() - t0, code: ex.code };
+  return { ...r, a, agent };
 }
 
 test('drain: a keep-alive response in flight at close() ends its connection; node exits at once', T, async (t) => {
   const r = await keepAliveDrain(t, {});
   assert.equal(r.status, 200);
   assert.equal(r.connection, 'close');
-  assert.equal(r.code, 0);
-  assert.ok(r.ms < 2000, `exited ${r.ms} ms after SIGTERM`);
+  // With the client's connections still open: nothing of theirs holds node (60 s keep-alive).
+  const ex = await h.withTimeout(r.a.exited, 8000, 'exit while the client still holds its connections');
+  assert.equal(ex.code, 0);
 });
 
-test('drain: without the hook node keeps that connection for keepAliveTimeout (the case above)', { timeout: 15000 }, async (t) => {
+test('drain: without the hook node keeps that connection for keepAliveTimeout (the case above)', T, async (t) => {
   const r = await keepAliveDrain(t, { control: false, hook: false });
   assert.equal(r.status, 200);
   assert.equal(r.connection, 'keep-alive');
-  assert.ok(r.ms > 4000, `exited ${r.ms} ms after SIGTERM`);
+  // Still running a second after the answer (the hooked node above exits at once) ...
+  await new Promise((res) => setTimeout(res, 1000));
+  assert.equal(r.a.child.exitCode, null, 'node exited with the kept connection still open');
+  assert.equal(r.a.child.signalCode, null);
+  // ... held by that connection: once the client closes it, node drains and exits by itself.
+  r.agent.destroy();
+  const ex = await h.withTimeout(r.a.exited, 8000, 'exit after the client closed its connections');
+  assert.equal(ex.code, 0);
+  assert.match(r.a.output(), /drained/);
 });

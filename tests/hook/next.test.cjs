@@ -1,16 +1,16 @@
 'use strict';
-// knext-hook against the real Next 16 standalone server (tests/fixtures/next-app).
-// Skipped when the fixture has not been built (scripts/setup-fixture.sh).
+// knext-hook against the real Next 16 standalone server (tests/fixtures/next-app). scripts/setup.sh
+// builds the fixture before any suite runs: without it every test here fails, saying so.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const h = require('./helpers.cjs');
 
-const have = fs.existsSync(h.NEXT_SERVER);
-const T = { timeout: 10000, skip: have ? false : `no Next fixture at ${h.NEXT_SERVER}` };
+const T = { timeout: 10000 };
 
 async function next(t, opts = {}) {
+  assert.ok(fs.existsSync(h.NEXT_SERVER), `no Next fixture at ${h.NEXT_SERVER}: run scripts/setup.sh`);
   const PORT = await h.freePort();
   const a = h.startApp({ ...opts, script: h.NEXT_SERVER, cwd: path.dirname(h.NEXT_SERVER), env: { PORT: String(PORT) } });
   t.after(() => a.kill());
@@ -46,16 +46,16 @@ async function termExit(t, control) {
     await h.waitUntil(async () => (await h.probe(a.PORT)) === 'connected', 8000);
   }
   assert.equal((await h.get(a.PORT, '/')).status, 200);
-  const t0 = Date.now();
   a.child.kill('SIGTERM');
-  const ex = await h.withTimeout(a.exited, 3000, 'exit after SIGTERM');
-  return { ...ex, ms: Date.now() - t0 };
+  // Only a hang bound: a connection the hook kept open would hold Next for keepAliveTimeout (5 s).
+  return h.withTimeout(a.exited, 3000, 'exit after SIGTERM');
 }
 
-test('Next standalone: SIGTERM exits promptly with 143 (Next exits 128+15 itself), with the hook', T, async (t) => {
+// Code 143 with no signal: Next's own SIGTERM handler ran its cleanup and exited 128+15 (a kill by
+// the signal's default action would show signal SIGTERM instead).
+test('Next standalone: SIGTERM exits with 143 (Next exits 128+15 itself), with the hook', T, async (t) => {
   const ex = await termExit(t, true);
   assert.deepEqual([ex.code, ex.signal], [143, null]);
-  assert.ok(ex.ms < 2000, `${ex.ms} ms`);
 });
 
 test('Next standalone: SIGTERM without the hook gives the same status', T, async (t) => {

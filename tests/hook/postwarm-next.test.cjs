@@ -1,6 +1,7 @@
 'use strict';
 // runtime/knext-postwarm.cjs on the real Next 16 standalone server (tests/fixtures/next-app),
-// driven through knext-hook.cjs as the launcher drives it. Skipped when the fixture is not built.
+// driven through knext-hook.cjs as the launcher drives it. scripts/setup.sh builds the fixture
+// before any suite runs: without it every test here fails, saying so.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -8,8 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 const h = require('./helpers.cjs');
 
-const have = fs.existsSync(h.NEXT_SERVER);
-const T = { timeout: 60000, skip: have ? false : `no Next fixture at ${h.NEXT_SERVER}` };
+const T = { timeout: 60000 };
 const ROUTES = ['/', '/dynamic', '/slow', '/list', '/api/health'];
 
 // What differs between two renders of the fixture by design: times, pids, measured ms.
@@ -23,6 +23,7 @@ function normalize(body) {
 // One server run: every route on the internal address, then open + flush. Returns the
 // normalized bodies, the "flushed" message and the output.
 async function serve(t, env) {
+  assert.ok(fs.existsSync(h.NEXT_SERVER), `no Next fixture at ${h.NEXT_SERVER}: run scripts/setup.sh`);
   const PORT = await h.freePort();
   const a = h.startApp({ script: h.NEXT_SERVER, cwd: path.dirname(h.NEXT_SERVER), env: { PORT: String(PORT), ...env } });
   t.after(() => a.kill());

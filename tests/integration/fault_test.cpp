@@ -130,11 +130,21 @@ TEST_CASE("a fake 'opened' from the app does not make /readyz ready before PORT 
           {{"FAULT_CONTROL", "opened"}, {"FAULT_LISTEN_AFTER_MS", "2000"}});
   REQUIRE_MESSAGE(app.launched->wait_for_output("control opened", 10s), app.report());
   REQUIRE_MESSAGE(app.log_has("does not accept connections yet", 5s), app.report());
-  // The app listens only after 2 s: until then /readyz stays 503 and PORT refuses.
-  for (int i = 0; i < 10 && !contains(app.launched->out(), "fault-server listening"); ++i) {
-    CHECK_MESSAGE(!app.ready(), app.report());
+  // The app listens only after 2 s: until then /readyz stays 503 and PORT refuses. A sample
+  // counts only if the app still had not listened after it was taken, and there must be some:
+  // an app that listened at once would show nothing here.
+  int before_listen = 0;
+  for (int i = 0; i < 10; ++i) {
+    bool ready = app.ready();
+    bool accepts = knext::loopback_accepts(app.port);
+    if (contains(app.launched->out(), "fault-server listening")) break;
+    CHECK_MESSAGE(!ready, app.report());
+    CHECK(!accepts);
+    ++before_listen;
     std::this_thread::sleep_for(100ms);
   }
+  REQUIRE_MESSAGE(before_listen > 0, "the app listened before readiness could be checked\n"
+                                         << app.report());
   REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 10s), app.report());
   CHECK(get(app.port, "/").status == 200);
   CHECK(contains(app.err(), "phase warm-path-done"));  // gated and warmed as usual after all
@@ -170,7 +180,8 @@ TEST_CASE("SIGTERM while a slow volume holds the start up is not lost") {
                                            << app.report());
     CHECK_MESSAGE(r.exit_code == 143, app.report());
     CHECK_MESSAGE(contains(r.err, "phase shutdown"), app.report());
-    CHECK(ms < 10'000);  // the 3 s read, node's boot, its exit: no grace period spent
+    // No grace period spent: a lost TERM or a wait for the 25 s --grace fails the 15 s wait above,
+    // and a kill at the grace would be exit 137, not 143.
     MESSAGE("SIGTERM during a 3 s BUILD_ID read: exit " << r.exit_code << " after " << ms
                                                         << " ms from the start");
   }
@@ -352,8 +363,9 @@ TEST_CASE("a first warm path that waits forever: the gate opens long before --wa
   auto listening = Clock::now();
   REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 10s), app.report());
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - listening).count();
+  // Not opened by --warm-timeout (20 s): ready within the 10 s wait, the path let go as waiting
+  // (the log line below), and no "opening the gate anyway".
   MESSAGE("ready " << ms << " ms after the server listened");
-  CHECK(ms < 10'000);
   CHECK(
       app.log_has("/sleep/600000 -> 0 after 1 request(s), first 0.0 ms, last 0.0 ms, waiting", 1s));
   CHECK(!contains(app.err(), "opening the gate anyway"));
@@ -442,11 +454,18 @@ TEST_CASE("the cache volume fills up or disappears before the flush: the app sti
   REQUIRE_MESSAGE(app.log_has("phase server-listening-internal", 15s), app.report());
   if (how == "full") {
     volume.fill();
-    expect_in_log = "No space left on device";
+    expect_in_log =
+        "node's pages not recorded on the volume: knext-prewarm-pages.txt: No space "
+        "left on device";
   } else {
+    // The launcher holds the volume's directory open (node gets it as /proc/self/fd/N): the
+    // flush goes on into the detached volume, and nothing lands in what is now at its path.
     REQUIRE(::umount2(volume.dir.path().c_str(), MNT_DETACH) == 0);
     volume.mounted = false;
+    expect_in_log = "node's pages recorded for the next cold start";
   }
+  // The premise: the volume changed before the flush (it follows the 1.5 s warm path).
+  REQUIRE_MESSAGE(!contains(app.err(), "compile cache on disk"), app.report());
   REQUIRE_MESSAGE(eventually([&] { return app.ready(); }, 15s), app.report());
   CHECK(get(app.port, "/").status == 200);
   std::this_thread::sleep_for(500ms);  // the flush and its log line
@@ -455,6 +474,7 @@ TEST_CASE("the cache volume fills up or disappears before the flush: the app sti
   auto r = app.launched->wait(10s);
   CHECK_MESSAGE(r.exit_code == 143, app.report());
   CHECK_MESSAGE(contains(r.err, expect_in_log), r.err);
+  if (how == "gone") CHECK(fs::is_empty(volume.dir.path()));
   MESSAGE("cache volume " << how << ": launcher log:\n" << r.err);
 }
 

@@ -589,14 +589,18 @@ TEST_CASE(
   print_first_request_ratios(cold_start_behind_queue_proxy("http:/", true));
 }
 
-TEST_CASE("queue-proxy, tcp probe: plain node server.js for comparison (numbers only)") {
-  auto c = cold_start_behind_queue_proxy("tcp", false);
-  CHECK(c.ready_ms > 0);
+// The comparison's own assertions are those of cold_start_behind_queue_proxy: queue-proxy reports
+// the plain app ready and its first and steady requests answer 200 with the fixture's pages.
+TEST_CASE(
+    "queue-proxy, tcp probe: plain node server.js for comparison: ready, and the first requests "
+    "are answered (their ratio to steady printed)") {
+  print_first_request_ratios(cold_start_behind_queue_proxy("tcp", false));
 }
 
-TEST_CASE("queue-proxy, http probe on /: plain node server.js for comparison (numbers only)") {
-  auto c = cold_start_behind_queue_proxy("http:/", false);
-  CHECK(c.ready_ms > 0);
+TEST_CASE(
+    "queue-proxy, http probe on /: plain node server.js for comparison: ready, and the first "
+    "requests are answered (their ratio to steady printed)") {
+  print_first_request_ratios(cold_start_behind_queue_proxy("http:/", false));
 }
 
 // ---- 3: a warm path that keeps failing ----------------------------------------------------------
@@ -619,7 +623,7 @@ TEST_CASE(
                                                 << app.report());
     CHECK(held.other == 0);
     CHECK(held.refused >= 1);
-    CHECK(held.line_seen_ms < 30'000);  // not held for --warm-timeout
+    // Not held for --warm-timeout (30 s): the line came within the 6 s watch, and names the 500.
     REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 3s), app.report());
     auto err = app.err();
     CHECK_MESSAGE(contains(err, "warm-up failed: /broken (HTTP 500)"), err);
@@ -648,9 +652,9 @@ TEST_CASE(
     CHECK_MESSAGE(held.accepted_early == 0, app.report());
     CHECK(held.refused >= 1);
     auto code = app.wait_exit(5s);
+    // Not held for --warm-timeout (30 s): it exited within the 8 s watch and 5 s wait.
     REQUIRE_MESSAGE(code, "the launcher did not exit\n" << app.report());
     CHECK(*code == 1);
-    CHECK(app.exited_ms() < 30'000);  // not held for --warm-timeout
     CHECK(connect_errno(port) == ECONNREFUSED);
     auto err = app.err();
     CHECK_MESSAGE(contains(err, "/broken (HTTP 500)"), err);
@@ -1021,15 +1025,23 @@ TEST_CASE("--warm-path auto: a user request during background warming is answere
   int admin_port = free_port();
   Proc app("knext-launch", auto_argv(admin_port, {}), {.env = app_env(port), .cwd = fixture_dir()});
   REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 30s), app.report());
-  // Right after the gate opened, background warming runs (it takes several renders).
+  // Right after the gate opened, background warming runs (it takes several renders): the premise
+  // of this test, so it is asserted, not just printed.
   auto running = startup_of(admin_port);
   REQUIRE(running.is_object());
   std::string state(running.at("background").at("state").as_string());
+  REQUIRE_MESSAGE(state == "running",
+                  "background warming was '"
+                      << state << "' before the user request: " << json::serialize(running) << "\n"
+                      << app.report());
   auto user = http_get(port, "/dynamic", 10s);
   CHECK_MESSAGE(user.status == 200, describe(user));
   CHECK(contains(user.body, "knext fixture: dynamic"));
-  MESSAGE("background warming was '" << state << "' when the user request was sent; answered in "
-                                     << fixed1(user.ms) << " ms");
+  auto after = startup_of(admin_port);
+  REQUIRE(after.is_object());
+  MESSAGE("background warming was 'running' when the user request was sent, '"
+          << std::string(after.at("background").at("state").as_string())
+          << "' when it was answered (" << fixed1(user.ms) << " ms)");
   auto done = wait_background(admin_port, "done", 60s);
   CHECK_MESSAGE(background_done(done), app.report());
   app.signal(SIGTERM);
@@ -1169,8 +1181,7 @@ TEST_CASE("a 404 warm path is logged at once with its status and does not hold P
   CHECK_MESSAGE(held.line_seen, app.report());
   CHECK_MESSAGE(held.accepted_early == 0, app.report());
   REQUIRE_MESSAGE(app.wait_for_err("phase gate-open", 10s), app.report());
-  CHECK(app.running());
-  CHECK_MESSAGE(held.line_seen_ms < 30'000, "held for " << held.line_seen_ms << " ms");
+  CHECK(app.running());  // not held for --warm-timeout (60 s): the 404 line ended the watch
   auto err = app.err();
   CHECK_MESSAGE(contains(err, "warm-up failed: /no-such-page (HTTP 404)"), err);
   auto root = http_get(port, "/", 10s);

@@ -501,6 +501,12 @@ class LocalPortRange {
   LocalPortRange(int low, int high) {
     std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low_ >> high_;
     std::ofstream("/proc/sys/net/ipv4/ip_local_port_range") << low << " " << high << "\n";
+    // The write took effect (it needs root in this network namespace), or the test shows nothing.
+    int now_low = 0, now_high = 0;
+    std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> now_low >> now_high;
+    REQUIRE_MESSAGE((now_low == low && now_high == high),
+                    "ip_local_port_range is " << now_low << " " << now_high << ", not " << low
+                                              << " " << high);
   }
   ~LocalPortRange() {
     std::ofstream("/proc/sys/net/ipv4/ip_local_port_range") << low_ << " " << high_ << "\n";
@@ -533,6 +539,16 @@ TEST_CASE("handoff with PORT in the ephemeral range: the app is never held on PO
   }
   REQUIRE(bound_loopback(kPort).valid());  // free now (that socket is closed again)
   LocalPortRange range(kLow, kHigh);
+  {
+    // The premise: a plain bind(0) on loopback, as the hook's is, now gets PORT itself.
+    Fd any = bound_loopback(0);
+    REQUIRE(any.valid());
+    sockaddr_in got{};
+    socklen_t len = sizeof got;
+    REQUIRE(::getsockname(any.get(), reinterpret_cast<sockaddr*>(&got), &len) == 0);
+    REQUIRE_MESSAGE(ntohs(got.sin_port) == kPort,
+                    "bind(0) got " << ntohs(got.sin_port) << ", not PORT " << kPort);
+  }
   Launched launcher(
       launcher_args({"--gate", "handoff", "--admin-port", "0"}, {node_bin(), status_server()}),
       {.env = app_env(kPort)});

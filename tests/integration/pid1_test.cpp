@@ -58,8 +58,7 @@ TEST_CASE("signals sent to the launcher reach a child with default handlers") {
     std::this_thread::sleep_for(50ms);  // let sh exec sleep
     l.send(num);
     auto r = l.wait(5s);
-    CHECK(r.exit_code == 128 + num);
-    CHECK(r.ms < 5000);
+    CHECK(r.exit_code == 128 + num);  // by the signal: `sleep 30` outlasts the 5 s wait
   }
 }
 
@@ -128,7 +127,10 @@ TEST_CASE("the child starts with an empty signal mask and nothing ignored") {
   CHECK(direct.out.find("SigIgn:\t0000000000000000") == std::string::npos);
 }
 
-TEST_CASE("a child that ignores SIGTERM is killed at --grace; exit 137 within grace+1s") {
+// Killed by the grace timer, not by the TERM and not by sleep ending: exit 137 (SIGKILL) and the
+// launcher's SIGKILL line. No earlier than --grace (a lower bound noise cannot break); a launcher
+// that never kills waits out `sleep 30` and fails the 10 s wait instead.
+TEST_CASE("a child that ignores SIGTERM is killed at --grace: exit 137, SIGKILL logged") {
   Launched l({"--grace=1s", "--", "sh", "-c", "trap '' TERM; exec sleep 30"});
   REQUIRE(l.wait_child_started());
   std::this_thread::sleep_for(100ms);
@@ -139,32 +141,39 @@ TEST_CASE("a child that ignores SIGTERM is killed at --grace; exit 137 within gr
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count();
   CHECK(r.exit_code == 137);
   CHECK(after_signal >= 950);
-  CHECK(after_signal < 2000);
   CHECK(r.err.find("SIGKILL") != std::string::npos);
 }
 
+// A hang (waiting out `sleep 100`) ends in run_launcher's 10 s timeout, exit code -1. Which way a
+// leftover ended shows in the log: the TERM, or the SIGKILL after --leftover-grace.
 TEST_CASE("a background grandchild does not hang the exit") {
-  SUBCASE("as PID 1: exit code kept, prompt exit") {
+  const std::string killed_line = "leftover processes still running; sent SIGKILL";
+  SUBCASE("as PID 1: exit code kept, no leftover grace spent") {
     auto r = run_launcher(sh("sleep 100 & exit 3"));
     CHECK(r.exit_code == 3);
-    CHECK(r.ms < 3000);
+    CHECK_MESSAGE(r.err.find(killed_line) == std::string::npos, r.err);
   }
-  SUBCASE("as subreaper: the leftover is terminated, not left running") {
+  SUBCASE("as subreaper: the leftover is terminated by the TERM, not left running") {
     auto r = run_launcher(sh("sleep 100 & echo $!; exit 4"), {.pid_namespace = false});
     CHECK(r.exit_code == 4);
-    CHECK(r.ms < 3000);
+    CHECK_MESSAGE(r.err.find(killed_line) == std::string::npos, r.err);
     pid_t leftover = std::stoi(r.out);
     CHECK_FALSE(process_exists(leftover));
   }
   SUBCASE("a leftover that ignores TERM is killed after --leftover-grace") {
+    // The child exits only once the leftover ignores TERM (it touches `ignoring` after the
+    // trap), so the TERM cannot reach it first.
+    TempDir dir;
+    std::string flag = (dir.path() / "ignoring").string();
     auto r = run_launcher({"--leftover-grace=300ms", "--", "sh", "-c",
-                           "(trap '' TERM; exec sleep 100) & echo $!; exit 5"},
+                           "(trap '' TERM; touch \"$0\"; exec sleep 100) & "
+                           "while [ ! -e \"$0\" ]; do sleep 0.01; done; echo $!; exit 5",
+                           flag},
                           {.pid_namespace = false});
     CHECK(r.exit_code == 5);
-    CHECK(r.ms < 2500);
     pid_t leftover = std::stoi(r.out);
     CHECK_FALSE(process_exists(leftover));
-    CHECK(r.err.find("SIGKILL") != std::string::npos);
+    CHECK_MESSAGE(r.err.find(killed_line) != std::string::npos, r.err);
   }
 }
 

@@ -317,32 +317,15 @@ TEST_CASE("nft trace: garbage traces and manifests are skipped and named") {
   CHECK(knext::trace_prewarm_files(dir / "nothing-here", {"/"}).files.empty());
 }
 
-namespace {
-
-// tests/fixtures/next-app/.next, found from this file's path (absolute or relative to the build
-// directory) or from the test binary (<source>/<build>/tests/unit-tests).
-fs::path fixture_next_dir() {
-  const fs::path rel = "tests/fixtures/next-app/.next";
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  std::vector<fs::path> candidates = {fs::path(__FILE__).parent_path().parent_path().parent_path() /
-                                      rel};
-  if (!ec) candidates.push_back(exe.parent_path().parent_path().parent_path() / rel);
-  for (const auto& c : candidates) {
-    if (fs::exists(c / "standalone/server.js", ec)) return c;
-  }
-  return candidates.back();
-}
-
-}  // namespace
-
 TEST_CASE("nft trace: the real fixture app") {
-  fs::path fixture = fixture_next_dir();
-  fs::path standalone = fixture / "standalone";
-  if (!fs::exists(standalone / "server.js") || !fs::exists(fixture / "next-server.js.nft.json")) {
-    MESSAGE("skipped: fixture app not built (" << standalone.string() << ")");
-    return;
-  }
+  // scripts/setup.sh builds the fixture before any suite runs (route_discovery_test needs it too):
+  // a missing one is a broken setup, not a reason to pass.
+  const fs::path standalone = KNEXT_FIXTURE_STANDALONE;
+  const fs::path fixture = standalone.parent_path();
+  REQUIRE_MESSAGE(fs::exists(standalone / "server.js"),
+                  "build the fixture first (scripts/setup.sh): " << standalone);
+  REQUIRE_MESSAGE(fs::exists(fixture / "next-server.js.nft.json"),
+                  "build the fixture first (scripts/setup.sh): " << fixture);
   std::string app = fs::canonical(standalone).string();
   auto t = knext::trace_prewarm_files(app, {"/", "/slow"});
   CHECK(t.problems.empty());

@@ -1,5 +1,6 @@
 // Page-cache prewarm on the libuv thread pool, and the residency helpers that check it: real
-// files on a real disk (tmpfs cannot evict), evicted, prewarmed, measured with mincore.
+// files on a real disk (tmpfs cannot evict), evicted, prewarmed, measured with mincore. Where no
+// directory is on a disk the tests that evict are skipped (counted and said so), never passed.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,8 +9,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -38,28 +42,54 @@ bool on_memory_fs(const std::string& dir) {
   return st.f_type == kTmpfsMagic || st.f_type == kRamfsMagic;
 }
 
-// A directory on a disk-backed filesystem, where POSIX_FADV_DONTNEED really drops pages:
-// /var/tmp, else $TMPDIR or /tmp, else the working directory (the build directory).
-class DiskTempDir {
- public:
-  DiskTempDir() {
+// The first disk-backed directory, where POSIX_FADV_DONTNEED really drops pages: /var/tmp, else
+// $TMPDIR or /tmp, else the working directory (the build directory); empty when all are in memory.
+const fs::path& disk_base() {
+  static const fs::path base = [] {
     std::error_code ec;
-    for (const fs::path& base :
+    for (const fs::path& dir :
          {fs::path("/var/tmp"), fs::temp_directory_path(ec), fs::current_path(ec)}) {
-      if (base.empty() || on_memory_fs(base.string())) continue;
-      std::string tmpl = (base / "knext-pagecache-test-XXXXXX").string();
-      if (mkdtemp(tmpl.data()) == nullptr) continue;
-      path_ = tmpl;
-      return;
+      if (!dir.empty() && !on_memory_fs(dir.string())) return dir;
     }
-  }
-  ~DiskTempDir() {
+    return fs::path();
+  }();
+  return base;
+}
+
+// The tests that evict pages need disk_base(): without one they are skipped, visibly (doctest's
+// skip decorator, counted as skipped by scripts/test.sh, with this line in the log).
+bool no_disk() {
+  if (!disk_base().empty()) return false;
+  static const bool said = [] {
+    std::fprintf(stderr,
+                 "skipped: the page cache eviction tests: no disk-backed temp directory "
+                 "(/var/tmp, $TMPDIR or /tmp, and the working directory are in memory; tmpfs "
+                 "cannot evict)\n");
+    return true;
+  }();
+  return said;
+}
+const auto kNeedsDisk = doctest::skip(no_disk());
+
+// A scratch directory: on disk_base() for the tests that evict (they are skipped without one),
+// else wherever the temp directory is. Not creating it fails the test.
+class TestDir {
+ public:
+  enum class Fs { kDisk, kAny };
+  explicit TestDir(Fs where = Fs::kDisk) {
     std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
+    fs::path base = where == Fs::kDisk ? disk_base() : fs::temp_directory_path(ec);
+    REQUIRE_MESSAGE(!base.empty(), "no temp directory");
+    std::string tmpl = (base / "knext-pagecache-test-XXXXXX").string();
+    REQUIRE_MESSAGE(mkdtemp(tmpl.data()) != nullptr, tmpl << ": " << std::strerror(errno));
+    path_ = tmpl;
   }
-  DiskTempDir(const DiskTempDir&) = delete;
-  DiskTempDir& operator=(const DiskTempDir&) = delete;
-  bool ok() const { return !path_.empty(); }
+  ~TestDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TestDir(const TestDir&) = delete;
+  TestDir& operator=(const TestDir&) = delete;
   std::string operator/(const std::string& rel) const {
     std::string out = path_;
     out += '/';
@@ -86,7 +116,7 @@ std::string make_file(const std::string& path, size_t bytes) {
   return path;
 }
 
-std::vector<std::string> make_files(const DiskTempDir& dir, size_t count, size_t bytes) {
+std::vector<std::string> make_files(const TestDir& dir, size_t count, size_t bytes) {
   std::vector<std::string> out;
   for (size_t i = 0; i < count; ++i) {
     std::string name = "f";
@@ -130,12 +160,8 @@ RunResult run_prewarm(std::vector<std::string> files, PrewarmOptions options) {
 
 }  // namespace
 
-TEST_CASE("page cache: evict drops a file's pages and a read brings them back") {
-  DiskTempDir dir;
-  if (!dir.ok()) {
-    MESSAGE("skipped: no disk-backed temp directory (tmpfs cannot evict)");
-    return;
-  }
+TEST_CASE("page cache: evict drops a file's pages and a read brings them back" * kNeedsDisk) {
+  TestDir dir;
   std::string f = make_file(dir / "one", 1 << 20);
   std::vector<char> buf(1 << 20);
   int fd = open(f.c_str(), O_RDONLY | O_CLOEXEC);
@@ -151,19 +177,14 @@ TEST_CASE("page cache: evict drops a file's pages and a read brings them back") 
 }
 
 TEST_CASE("page cache: resident_fraction of empty, missing and non-regular files") {
-  DiskTempDir dir;
-  if (!dir.ok()) return;
+  TestDir dir(TestDir::Fs::kAny);
   CHECK(resident(make_file(dir / "empty", 0)) == 1.0);
   CHECK_FALSE(knext::resident_fraction(dir / "missing").ok());
   CHECK_FALSE(knext::resident_fraction(dir / "").ok());  // the directory
 }
 
-TEST_CASE("page cache prewarm: brings evicted files in, in list order with one lane") {
-  DiskTempDir dir;
-  if (!dir.ok()) {
-    MESSAGE("skipped: no disk-backed temp directory (tmpfs cannot evict)");
-    return;
-  }
+TEST_CASE("page cache prewarm: brings evicted files in, in list order with one lane" * kNeedsDisk) {
+  TestDir dir;
   auto files = make_files(dir, 6, 512 << 10);
   REQUIRE(knext::evict_from_page_cache(files).evicted == files.size());
   for (const auto& f : files) CHECK(resident(f) < 0.01);
@@ -183,14 +204,12 @@ TEST_CASE("page cache prewarm: brings evicted files in, in list order with one l
   CHECK(run.report.skipped == 0);
   CHECK(run.report.failed == 0);
   CHECK_FALSE(run.report.cancelled);
-  CHECK(run.report.ms >= 0);
   CHECK(begun == std::vector<size_t>{0, 1, 2, 3, 4, 5});
   for (const auto& f : files) CHECK(resident(f) > 0.99);
 }
 
-TEST_CASE("page cache prewarm: the advise method queues the reads; pages arrive") {
-  DiskTempDir dir;
-  if (!dir.ok()) return;
+TEST_CASE("page cache prewarm: the advise method queues the reads; pages arrive" * kNeedsDisk) {
+  TestDir dir;
   auto files = make_files(dir, 3, 1 << 20);
   REQUIRE(knext::evict_from_page_cache(files).evicted == files.size());
   PrewarmOptions options;
@@ -209,9 +228,9 @@ TEST_CASE("page cache prewarm: the advise method queues the reads; pages arrive"
 }
 
 // The node binary's lane warms only the pages node mapped when --prewarm recorded them.
-TEST_CASE("page cache prewarm: ranges warm only those parts of a file, clipped to its size") {
-  DiskTempDir dir;
-  if (!dir.ok()) return;
+TEST_CASE("page cache prewarm: ranges warm only those parts of a file, clipped to its size" *
+          kNeedsDisk) {
+  TestDir dir;
   std::string file = make_file(dir / "binary", 8 << 20);
   REQUIRE(knext::evict_from_page_cache({file}).evicted == 1);
   PrewarmOptions options;
@@ -240,9 +259,8 @@ TEST_CASE("page cache prewarm: ranges warm only those parts of a file, clipped t
   CHECK(run.report.bytes == 8192 + 100);
 }
 
-TEST_CASE("page cache prewarm: lanes bound the files in flight and keep list order") {
-  DiskTempDir dir;
-  if (!dir.ok()) return;
+TEST_CASE("page cache prewarm: lanes bound the files in flight and keep list order" * kNeedsDisk) {
+  TestDir dir;
   auto files = make_files(dir, 12, 256 << 10);
   REQUIRE(knext::evict_from_page_cache(files).evicted == files.size());
   std::mutex mu;
@@ -287,9 +305,9 @@ TEST_CASE("page cache prewarm: lanes bound the files in flight and keep list ord
   for (const auto& f : files) CHECK(resident(f) > 0.99);
 }
 
-TEST_CASE("page cache prewarm: files over the remaining budget are skipped, not read") {
-  DiskTempDir dir;
-  if (!dir.ok()) return;
+TEST_CASE("page cache prewarm: files over the remaining budget are skipped, not read" *
+          kNeedsDisk) {
+  TestDir dir;
   auto files = make_files(dir, 5, 64 << 10);
   files.push_back(make_file(dir / "small", 16 << 10));
   for (size_t lanes : {1, 3}) {
@@ -315,9 +333,8 @@ TEST_CASE("page cache prewarm: files over the remaining budget are skipped, not 
   }
 }
 
-TEST_CASE("page cache prewarm: cancel stops early and still reports once") {
-  DiskTempDir dir;
-  if (!dir.ok()) return;
+TEST_CASE("page cache prewarm: cancel stops early and still reports once" * kNeedsDisk) {
+  TestDir dir;
   auto files = make_files(dir, 8, 1 << 20);
   REQUIRE(knext::evict_from_page_cache(files).evicted == files.size());
   knext::UvLoop loop;
@@ -338,8 +355,12 @@ TEST_CASE("page cache prewarm: cancel stops early and still reports once") {
     report = r;
     ++calls;
   });
+  // Cancel once the first file has begun (it then waits for the cancel): not after a fixed
+  // delay, which a loaded machine can outlast before the thread pool starts the first file.
   knext::Timer timer(loop.get());
-  timer.start(20, 0, [&] {
+  timer.start(1, 1, [&] {
+    if (begun == 0) return;
+    timer.stop();
     prewarm.cancel();
     cancelled.set_value();
   });
@@ -353,8 +374,7 @@ TEST_CASE("page cache prewarm: cancel stops early and still reports once") {
 }
 
 TEST_CASE("page cache prewarm: destroyed while running, no callback and the loop ends") {
-  DiskTempDir dir;
-  if (!dir.ok()) return;
+  TestDir dir(TestDir::Fs::kAny);
   auto files = make_files(dir, 4, 1 << 20);
   knext::UvLoop loop;
   int calls = 0;
@@ -367,8 +387,7 @@ TEST_CASE("page cache prewarm: destroyed while running, no callback and the loop
 }
 
 TEST_CASE("page cache prewarm: missing files, directories and FIFOs count as failed") {
-  DiskTempDir dir;
-  if (!dir.ok()) return;
+  TestDir dir(TestDir::Fs::kAny);
   std::string good = make_file(dir / "good", 4096);
   std::string empty = make_file(dir / "empty", 0);
   REQUIRE(mkfifo((dir / "fifo").c_str(), 0600) == 0);
@@ -388,8 +407,7 @@ TEST_CASE("page cache prewarm: an empty list reports once, from the loop") {
 }
 
 TEST_CASE("page cache prewarm: the file list is produced on the thread pool") {
-  DiskTempDir dir;
-  if (!dir.ok()) return;
+  TestDir dir(TestDir::Fs::kAny);
   auto files = make_files(dir, 2, 64 << 10);
   knext::UvLoop loop;
   std::thread::id loop_thread = std::this_thread::get_id();
