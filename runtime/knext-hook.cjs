@@ -156,11 +156,13 @@ function createChannel(sock) {
 // Background warming: the launcher wants to know when user requests (not warm-ups) are in
 // flight. Counted always (one header read per request), told only on busy/idle transitions
 // and only while watching.
-// whenIdle(fn) runs fn once no user request is in flight (at once if none is).
+// whenIdle(fn) runs fn once no user request is in flight (at once if none is); whenQuiet(fn, ms)
+// once none has been for ms either (a client's next request comes right after its last answer).
 function createBusyWatch(ch) {
   var users = 0;
   var watching = false;
   var idleWaiters = [];
+  var lastEnd = 0;
   function wakeIdle() {
     var list = idleWaiters;
     idleWaiters = [];
@@ -175,6 +177,7 @@ function createBusyWatch(ch) {
       if (req.headers['x-knext-warmup'] === '1') return;
       if (++users === 1 && watching) ch.send({ type: 'busy' });
       res.once('close', function () {
+        lastEnd = Date.now();
         if (--users > 0) return;
         if (watching) ch.send({ type: 'idle' });
         if (idleWaiters.length) setImmediate(wakeIdle);
@@ -183,6 +186,14 @@ function createBusyWatch(ch) {
     whenIdle: function whenIdle(fn) {
       if (users > 0) idleWaiters.push(fn);
       else ch.safe('idle', fn);
+    },
+    whenQuiet: function whenQuiet(fn, ms, since) {
+      var self = this;
+      self.whenIdle(function () {
+        var left = Math.max(lastEnd, since || 0) + ms - Date.now();
+        if (left <= 0) return fn();
+        setTimeout(function () { ch.safe('quiet', function () { self.whenQuiet(fn, ms, since); }); }, left);
+      });
     }
   };
 }
@@ -242,8 +253,9 @@ function createCacheFlush(ch, launch, postwarm) {
 // Since Next 15, experimental.preloadEntriesOnStart (on by default) has NextNodeServer's
 // constructor start unstable_preloadEntries(): every route's modules load while the first
 // request waits, ~0.7 ms a route. With KNEXT_NEXT_PRELOAD=defer that first call is kept back
-// and run on "preload" (sent once the gate is open): one route at a time, each only while no
-// user request is in flight. Next's own method does the loading, on a view of the server that
+// and run on "preload" (sent once the gate is open): one route at a time, each only once no
+// user request has been in flight for QUIET_MS (and not before QUIET_MS after "preload", so the
+// requests held for the gate come first). Next's own method does the loading, on a view of the server that
 // lists one route, so what gets loaded is what Next would load. An app that switched preloading
 // off never makes the call, and nothing happens.
 function createNextPreload(ch, watch, mode) {
@@ -298,6 +310,9 @@ function createNextPreload(ch, watch, mode) {
     return st.run.call(view);
   }
 
+  var QUIET_MS = 50;
+  var START_QUIET_MS = 100;
+
   function runAll(server) {
     var t0 = Date.now();
     var pages = manifest(server, 'getPagesManifest');
@@ -310,14 +325,14 @@ function createNextPreload(ch, watch, mode) {
         ch.send({ type: 'next-preload', state: 'done', pages: todo.length, ms: Date.now() - t0 });
         return;
       }
-      watch.whenIdle(function () {
+      watch.whenQuiet(function () {
         var item = todo[i++];
         var next = function () { setImmediate(step); };
         var p;
         try { p = loadOne(server, item[0], item[1], item[2]); } catch (_) { p = null; }
         if (p && typeof p.then === 'function') p.then(next, next);
         else next();
-      });
+      }, QUIET_MS, t0 + START_QUIET_MS - QUIET_MS);
     }
     step();
   }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -36,6 +37,11 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kRetryPause = std::chrono::milliseconds(20);
 constexpr auto kCpuPoll = std::chrono::milliseconds(5);
 constexpr long kMaxAttemptMs = 30'000;
+// After the gate opens, and after each user request, warming waits this long without a user
+// request: the requests the activator held arrive in a burst just after ready (and a client's
+// next request comes right after its last answer), and are served before any warming.
+constexpr auto kQuietAfterGate = std::chrono::milliseconds(100);
+constexpr auto kQuietAfterUser = std::chrono::milliseconds(50);
 constexpr int kServerErrorTries = 3;
 // A request whose main thread slept this long at under this share of CPU is waiting on the app.
 constexpr double kWaitWindowMs = 30;
@@ -104,8 +110,10 @@ class Worker {
         busy_ = true;
       } else if (*line == "idle") {
         busy_ = false;
+        quiet_from_ = Clock::now() + kQuietAfterUser;
       } else if (line->rfind("bg ", 0) == 0) {
         background_budget_ms_ = std::atol(line->c_str() + 3);
+        quiet_from_ = Clock::now() + kQuietAfterGate;
       }
       changed_.notify_all();
     }
@@ -123,11 +131,17 @@ class Worker {
     return background_budget_ms_;
   }
 
-  // Waits until no user request is in flight; false on EOF or past the deadline.
+  // Waits until no user request is in flight and none was for the quiet period (kQuietAfter*);
+  // false on EOF or past the deadline.
   bool wait_idle(Clock::time_point deadline) {
     std::unique_lock lock(mutex_);
-    changed_.wait_until(lock, deadline, [&] { return stopped_ || !busy_; });
-    return !stopped_ && !busy_ && Clock::now() < deadline;
+    for (;;) {
+      changed_.wait_until(lock, deadline, [&] { return stopped_ || !busy_; });
+      if (stopped_ || busy_ || Clock::now() >= deadline) return false;
+      auto quiet = quiet_from_;
+      if (Clock::now() >= quiet) return true;
+      changed_.wait_until(lock, std::min(quiet, deadline), [&] { return stopped_ || busy_; });
+    }
   }
 
   bool stopped() {
@@ -147,6 +161,7 @@ class Worker {
   std::mutex mutex_;
   std::condition_variable changed_;
   bool busy_ = false;
+  Clock::time_point quiet_from_{};  // no warming before this (the gate opened, a user left)
   bool stopped_ = false;
   std::atomic<bool> cancel_{false};
   std::optional<long> background_budget_ms_;
