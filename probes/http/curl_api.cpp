@@ -94,7 +94,8 @@ Expected<const CurlApi*> curl_api() {
 }
 
 Expected<HttpResponse> http_get(const std::string& url, long timeout_ms,
-                                const std::atomic<bool>* cancel, const std::string& header) {
+                                const std::atomic<bool>* cancel, const std::string& header,
+                                std::atomic<bool>* connected) {
   auto api = curl_api();
   if (!api) return api.error();
   const CurlApi& c = **api;
@@ -116,6 +117,16 @@ Expected<HttpResponse> http_get(const std::string& url, long timeout_ms,
     c.easy_setopt(easy.get(), CURLOPT_NOPROGRESS, 0L);
     c.easy_setopt(easy.get(), CURLOPT_XFERINFOFUNCTION, check_cancel);
     c.easy_setopt(easy.get(), CURLOPT_XFERINFODATA, cancel);
+  }
+  if (connected != nullptr) {
+    auto mark = +[](void* flag, char*, char*, int, int) -> int {
+      static_cast<std::atomic<bool>*>(flag)->store(true);
+      return CURL_PREREQFUNC_OK;
+    };
+    if (c.easy_setopt(easy.get(), CURLOPT_PREREQFUNCTION, mark) != CURLE_OK ||
+        c.easy_setopt(easy.get(), CURLOPT_PREREQDATA, connected) != CURLE_OK) {
+      connected->store(true);
+    }
   }
   CURLcode rc = c.easy_perform(easy.get());
   if (rc != CURLE_OK) {

@@ -50,9 +50,12 @@ void avoid_local_port(int port);
 
 // One blocking GET, redirects not followed (run off the loop thread: bench, warm-up, tests).
 // A set `cancel` flag aborts the transfer within a few ms. `header` ("Name: value") is sent when
-// not empty. A transport error's code is the CURLcode.
+// not empty. `connected`, when given, turns true once the connection is up and the request is
+// about to be sent (at once with a libcurl older than 7.80, which cannot tell). A transport
+// error's code is the CURLcode.
 Expected<HttpResponse> http_get(const std::string& url, long timeout_ms,
                                 const std::atomic<bool>* cancel = nullptr,
-                                const std::string& header = {});
+                                const std::string& header = {},
+                                std::atomic<bool>* connected = nullptr);
 
 }  // namespace knext

@@ -192,7 +192,8 @@ class Flight {
     thread_ = std::thread([state, url, timeout_ms, meter, cancel = worker.cancel_flag()] {
       auto before = meter != nullptr ? meter->sample(0) : std::nullopt;
       auto start = Clock::now();
-      Outcome out{http_get(url, timeout_ms, cancel, std::string(kWarmupHeader)), 0};
+      Outcome out{http_get(url, timeout_ms, cancel, std::string(kWarmupHeader), &state->connected),
+                  0};
       out.ms = ms_between(start, Clock::now());
       auto after = before ? meter->sample(out.ms) : std::nullopt;
       if (after) out.cpu_ms = after->cpu_ms - before->cpu_ms;
@@ -216,6 +217,13 @@ class Flight {
     for (;;) {
       if (state_->changed.wait_for(lock, kCpuPoll, [&] { return state_->done; })) break;
       if (cpu == nullptr || (worker.wait_needs_answer && !worker.server_answered)) continue;
+      // A request not yet sent (connect refused and retried, or slow to be scheduled on a busy
+      // machine) is not waiting on the app, whatever node's thread does.
+      if (!state_->connected) {
+        samples.clear();
+        start = Clock::now();
+        continue;
+      }
       auto now = Clock::now();
       if (auto s = cpu->sample(ms_between(start, now))) samples.push_back(*s);
       if (mostly_waiting(samples, kWaitWindowMs, kWaitCpuFraction)) {
@@ -239,6 +247,7 @@ class Flight {
     std::mutex mutex;
     std::condition_variable changed;
     bool done = false;
+    std::atomic<bool> connected{false};
     Outcome outcome;
     Late late;
   };
