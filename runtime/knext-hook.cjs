@@ -739,15 +739,39 @@ function createListenRedirect(h, gate, installClose) {
           fallbackListen(server, args, plan);
           return true;
         }
+        var restoreLog = ch.safe('banner', function () { return showPublicPort(server); });
         try {
           return prevEmit.apply(this, arguments); // Next's and the app's listeners first
         } finally {
+          if (restoreLog) ch.safe('banner', restoreLog);
           ch.safe('internal listening', function () { onInternalListening(server, plan); });
         }
       }
       return prevEmit.apply(this, arguments);
     };
     server.emit = plan.emitHook;
+  }
+
+  // Next prints its URL ("- Local: http://host:port") from server.address() in its 'listening'
+  // handler, before any await: while that runs, console.log shows PORT in place of the internal
+  // port on those lines. Returns the undo.
+  function showPublicPort(server) {
+    var addr = server.address();
+    var internal = addr && typeof addr === 'object' ? addr.port : 0;
+    if (!internal || internal === h.publicPort) return null;
+    var orig = console.log;
+    var pattern = new RegExp(':' + internal + '(?![0-9])', 'g');
+    var wrapper = function () {
+      var args = Array.prototype.slice.call(arguments);
+      for (var i = 0; i < args.length; i++) {
+        if (typeof args[i] === 'string' && /(Local|Network):/.test(args[i])) {
+          args[i] = args[i].replace(pattern, ':' + h.publicPort);
+        }
+      }
+      return orig.apply(this, args);
+    };
+    console.log = wrapper;
+    return function () { if (console.log === wrapper) console.log = orig; };
   }
 
   function listenInternal(server, args, plan) {

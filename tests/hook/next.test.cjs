@@ -31,8 +31,9 @@ test('Next standalone: warm on the internal address, PORT closed until "open", t
   const pub = await h.get(a.PORT, '/');
   assert.equal(pub.status, 200);
   assert.match(pub.body, /<html/i);
-  // Next logs the address it got from server.address(): the internal one (see runtime/README.md).
-  assert.match(a.output(), new RegExp(`:${l.port}\\b`));
+  // Next's banner shows PORT, not the internal port server.address() gives it (runtime/README.md).
+  assert.match(a.output(), new RegExp(`- Local: +http://[^\\s]+:${a.PORT}\\b`));
+  assert.doesNotMatch(a.output(), new RegExp(`:${l.port}\\b`));
   assert.equal(a.messages.filter((m) => m.type === 'error').length, 0, JSON.stringify(a.messages));
 });
 
