@@ -188,7 +188,9 @@ void StartupGate::carry_out(const gate::Command& command) {
           feed(gate::ProxyOpened{static_cast<bool>(opened), opened ? "" : opened.error().message,
                                  proxy_->port()});
         } else if constexpr (std::is_same_v<C, gate::StartBackground>) {
-          warmup_->start_background(c.budget);
+          warmup_->start_background(c.budget, c.after_preload);
+        } else if constexpr (std::is_same_v<C, gate::WorkerPreloaded>) {
+          if (warmup_) warmup_->preloaded();
         } else if constexpr (std::is_same_v<C, gate::SendWatch>) {
           if (channel_)
             channel_->send(c.on ? R"({"type":"watch","on":true})"

@@ -149,6 +149,7 @@ void StartupGateMachine::on(const HookPreload& e, double, Commands& out) {
     preload_done_ = true;
     out.push_back(
         MarkPhase{"next-preload-done", fmt::format("{} routes loaded in {} ms", e.pages, e.ms)});
+    if (background_started_) out.push_back(WorkerPreloaded{});
     late_flush_when_done(out);
   } else if (e.state == State::kUnsupported) {
     out.push_back(Log{Level::kInfo,
@@ -404,7 +405,7 @@ void StartupGateMachine::start_background(double now_ms, Commands& out) {
   bg.state = "running";
   bg.started_ms = now_ms;
   out.push_back(SendWatch{true});
-  out.push_back(StartBackground{budget});
+  out.push_back(StartBackground{budget, preload_deferred_ && !preload_done_});
 }
 
 void StartupGateMachine::stop_for_no_listen(Commands& out) {

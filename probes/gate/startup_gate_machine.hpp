@@ -126,7 +126,9 @@ struct OpenProxy {
 };
 struct StartBackground {
   std::chrono::milliseconds budget{0};
+  bool after_preload = false;  // Next's preload is deferred and not done: routes wait for it
 };
+struct WorkerPreloaded {};  // tell the worker Next's deferred preload is done
 struct SendWatch {
   bool on = false;
 };
@@ -152,7 +154,7 @@ struct NotifyFlushed {};  // node's compile cache is on disk (or will not be)
 using Command = std::variant<StartWarmup, CancelWarmup, SetBusy, CheckPort, StopPortCheck,
                              StartDeadline, StopDeadline, SendFlush, StopFlushTimer, SendOpen,
                              OpenProxy, StartBackground, SendWatch, SendPreload, SendLateFlush,
-                             RequestShutdown, MarkPhase, Log, NotifyFlushed>;
+                             WorkerPreloaded, RequestShutdown, MarkPhase, Log, NotifyFlushed>;
 using Commands = std::vector<Command>;
 
 // The launcher's own exit code when it stops the app because warm-up failed (--warm-fail=exit)

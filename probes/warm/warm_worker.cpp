@@ -24,6 +24,7 @@
 #include "common/loopback.hpp"
 #include "probes/http/curl_api.hpp"
 #include "probes/warm/command_lines.hpp"
+#include "probes/warm/node_rss.hpp"
 #include "probes/warm/route_discovery.hpp"
 #include "probes/warm/thread_cpu.hpp"
 #include "probes/warm/warm_convergence.hpp"
@@ -42,6 +43,11 @@ constexpr long kMaxAttemptMs = 30'000;
 // next request comes right after its last answer), and are served before any warming.
 constexpr auto kQuietAfterGate = std::chrono::milliseconds(100);
 constexpr auto kQuietAfterUser = std::chrono::milliseconds(50);
+// Background rendering stops once node's RSS has grown by this much since it began (every
+// route's modules are loaded by then), or passes half the container's memory limit: rendering
+// every route of a 1000-route app took node from 182 to 439 MiB, where plain node holds 199 MiB at
+// its first response; the fixture's ten routes take it from ~101 to 157-161 MiB.
+constexpr uint64_t kMaxRssGrowthBytes = 64ull << 20;
 constexpr int kServerErrorTries = 3;
 // A request whose main thread slept this long at under this share of CPU is waiting on the app.
 constexpr double kWaitWindowMs = 30;
@@ -113,7 +119,10 @@ class Worker {
         quiet_from_ = Clock::now() + kQuietAfterUser;
       } else if (line->rfind("bg ", 0) == 0) {
         background_budget_ms_ = std::atol(line->c_str() + 3);
+        after_preload_ = line->find(" after-preload") != std::string::npos;
         quiet_from_ = Clock::now() + kQuietAfterGate;
+      } else if (*line == "preloaded") {
+        preloaded_ = true;
       }
       changed_.notify_all();
     }
@@ -144,6 +153,14 @@ class Worker {
     }
   }
 
+  // With "bg <ms> after-preload": waits for "preloaded" (Next's deferred preload loaded every
+  // route); false on EOF or past the deadline. At once otherwise.
+  bool wait_preloaded(Clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_until(lock, deadline, [&] { return stopped_ || !after_preload_ || preloaded_; });
+    return !stopped_ && (!after_preload_ || preloaded_);
+  }
+
   bool stopped() {
     std::lock_guard lock(mutex_);
     return stopped_;
@@ -162,6 +179,8 @@ class Worker {
   std::condition_variable changed_;
   bool busy_ = false;
   Clock::time_point quiet_from_{};  // no warming before this (the gate opened, a user left)
+  bool after_preload_ = false;      // background routes wait for Next's deferred preload
+  bool preloaded_ = false;
   bool stopped_ = false;
   std::atomic<bool> cancel_{false};
   std::optional<long> background_budget_ms_;
@@ -488,6 +507,9 @@ void warm_background(Worker& worker, const Target& target, const std::vector<Aft
   auto deadline = Clock::now() + std::chrono::milliseconds(*budget);
   size_t warmed = 0;
   std::string reason = "done";
+  NodeRss rss(target.node_pid);
+  std::optional<uint64_t> rss_base;
+  uint64_t rss_cap = 0;
   for (const auto& [path, background] : paths) {
     if (Clock::now() >= deadline) {
       reason = "budget";
@@ -496,6 +518,29 @@ void warm_background(Worker& worker, const Target& target, const std::vector<Aft
     if (worker.stopped()) {
       reason = "stopped";
       break;
+    }
+    if (background && !rss_base) {
+      // Routes are rendered only after Next's own preload has loaded every route (loading
+      // costs far less than rendering), and only while node stays within the memory budget.
+      if (!worker.wait_preloaded(deadline)) {
+        reason = worker.stopped() ? "stopped" : "budget";
+        break;
+      }
+      rss_base = rss.bytes().value_or(0);
+      rss_cap = *rss_base + kMaxRssGrowthBytes;
+      if (auto limit = cgroup_memory_limit()) rss_cap = std::min(rss_cap, *limit / 2);
+    }
+    if (background && *rss_base > 0) {
+      auto now = rss.bytes().value_or(0);
+      if (now > rss_cap) {
+        worker.log("info",
+                   fmt::format("background warming stopped at node's memory budget: RSS "
+                               "{} MiB, over {} MiB ({} MiB when background rendering "
+                               "began; {} of {} routes warmed)",
+                               now >> 20, rss_cap >> 20, *rss_base >> 20, warmed, paths.size()));
+        reason = "memory";
+        break;
+      }
     }
     const WarmRecordPath* known = record ? record->find(path) : nullptr;
     PathWarmer warmer(worker, target, path, background, known, true, meter);

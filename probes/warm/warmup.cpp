@@ -96,8 +96,13 @@ void WarmUp::start(const std::string& host, int port, std::chrono::milliseconds 
                    std::max(repeat, 1), std::max(node_pid, 0)));
 }
 
-void WarmUp::start_background(std::chrono::milliseconds budget) {
-  send(fmt::format("bg {}\n", std::max<long long>(budget.count(), 0)));
+void WarmUp::start_background(std::chrono::milliseconds budget, bool after_preload) {
+  send(fmt::format("bg {}{}\n", std::max<long long>(budget.count(), 0),
+                   after_preload ? " after-preload" : ""));
+}
+
+void WarmUp::preloaded() {
+  send("preloaded\n");
 }
 
 void WarmUp::set_busy(bool busy) {

@@ -42,7 +42,9 @@ class WarmUp {
   void start(const std::string& host, int port, std::chrono::milliseconds timeout, int repeat,
              pid_t node_pid);
   // After the gate opened: warm the background routes within `budget` (0: none).
-  void start_background(std::chrono::milliseconds budget);
+  // after_preload: background routes wait for preloaded() (Next's deferred preload done).
+  void start_background(std::chrono::milliseconds budget, bool after_preload);
+  void preloaded();
   // A user request is (true) or no user request is (false) in flight.
   void set_busy(bool busy);
   // Stops the worker; no further callbacks.

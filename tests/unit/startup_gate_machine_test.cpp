@@ -232,6 +232,7 @@ TEST_CASE("gate machine: without --warm-path auto the background is off and stay
   auto accepted = m.handle(PortAccepted{}, 1'000);
   REQUIRE(find<StartBackground>(accepted) != nullptr);
   CHECK(find<StartBackground>(accepted)->budget == 0ms);
+  CHECK_FALSE(find<StartBackground>(accepted)->after_preload);  // nothing was deferred
   CHECK(find<SendWatch>(accepted) == nullptr);
   auto bg_done = m.handle(BackgroundDone{0, 0, "done"}, 1'100);
   CHECK(count<SendWatch>(bg_done) == 1);
@@ -650,10 +651,12 @@ TEST_CASE("gate machine: a deferred Next preload starts when the gate opens, the
   m.handle(HookOpened{}, 990);
   auto accepted = m.handle(PortAccepted{}, 1'000);
   CHECK(count<SendPreload>(accepted) == 1);
-  CHECK(count<StartBackground>(accepted) == 1);
+  REQUIRE(count<StartBackground>(accepted) == 1);
+  CHECK(find<StartBackground>(accepted)->after_preload);  // routes render after the preload
 
   // Preload done first: the late flush waits for background warming, then goes once.
   auto preloaded = m.handle(HookPreload{HookPreload::State::kDone, 1000, 712, {}}, 1'800);
+  CHECK(count<WorkerPreloaded>(preloaded) == 1);
   REQUIRE(phase_mark(preloaded, "next-preload-done") != nullptr);
   CHECK(phase_mark(preloaded, "next-preload-done")->detail == "1000 routes loaded in 712 ms");
   CHECK(find<SendLateFlush>(preloaded) == nullptr);
