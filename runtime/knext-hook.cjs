@@ -249,6 +249,13 @@ function createCacheFlush(ch, launch, postwarm) {
   };
 }
 
+// Work the hook does on its own after the gate opens waits until no user request has been in
+// flight for QUIET_MS (a client's next request comes right after its last answer), and the
+// deferred preload starts no sooner than START_QUIET_MS after "preload" (the requests held for
+// the gate come first).
+var QUIET_MS = 50;
+var START_QUIET_MS = 100;
+
 // ---- next preload deferral -------------------------------------------------------------
 // Since Next 15, experimental.preloadEntriesOnStart (on by default) has NextNodeServer's
 // constructor start unstable_preloadEntries(): every route's modules load while the first
@@ -309,9 +316,6 @@ function createNextPreload(ch, watch, mode) {
     view.getAppPathsManifest = function () { return kind === 'app' ? one : {}; };
     return st.run.call(view);
   }
-
-  var QUIET_MS = 50;
-  var START_QUIET_MS = 100;
 
   function runAll(server) {
     var t0 = Date.now();
@@ -860,7 +864,10 @@ function main() {
 
   function onMessage(type, msg) {
     if (type === 'open') gate.requestOpen();
-    else if (type === 'flush') (msg && msg.idle ? watch.whenIdle : function (fn) { fn(); })(flush);
+    else if (type === 'flush') {
+      if (msg && msg.idle) watch.whenQuiet(flush, QUIET_MS);
+      else flush();
+    }
     else if (type === 'watch') watch.set(!!(msg && msg.on));
     else if (type === 'preload') preload.start();
     else ch.send({ type: 'error', message: 'unknown message type: ' + type.slice(0, 100) });
