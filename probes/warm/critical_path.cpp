@@ -34,7 +34,7 @@ std::vector<std::string> auto_critical_paths(const RouteDiscovery& found) {
   }
   if (root && (root->per_request || !dynamic)) return {root->path};
   if (dynamic) {
-    if (root) return {dynamic->path, root->path};
+    if (root) return {root->path, dynamic->path};
     return {dynamic->path};
   }
   if (any_page) return {any_page->path};

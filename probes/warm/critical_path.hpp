@@ -3,10 +3,12 @@
 // request held since the spawn most likely needs loaded, in the app's own URL space.
 //
 // The first warm request pays Next's own start (the router server, the render stack); what
-// else it loads depends on the route. A prerendered `/` (App Router static, Pages Router
-// HTML) is served from its copy and loads none of the renderer that dynamic routes use, so on
-// such a build the critical path is the page most likely rendered per request, with `/` after
-// it (it costs a few ms). README "Adaptive warm-up" has the measurements behind the rule.
+// else it loads depends on the route. A prerendered `/` (App Router static, Pages Router HTML)
+// is served from its copy and loads none of the renderer that dynamic routes use, so on such a
+// build the page most likely rendered per request is a critical path too: after `/`, which is
+// cheap and lets a request held since the spawn in soonest (with the default
+// --warm-gate=first it alone holds the gate and the page is warmed right after it opens).
+// README "Adaptive warm-up", "The auto critical path", has the measurements behind the order.
 #include <string>
 #include <vector>
 
@@ -15,9 +17,9 @@
 namespace knext {
 
 // In order, each once, as the worker requests them:
-// - `/` (the basePath with one) when it renders per request, or when no page does;
-// - else the per-request page with the fewest segments (then the shortest, then the first by
-//   byte order), then `/` when the build has it;
+// - `/` (the basePath with one) when the build has it;
+// - then, when `/` is prerendered or missing, the per-request page with the fewest segments
+//   (then the shortest, then the first by byte order);
 // - a build with neither: its first page, else `/` as it would be requested.
 std::vector<std::string> auto_critical_paths(const RouteDiscovery& found);
 

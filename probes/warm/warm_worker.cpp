@@ -413,13 +413,13 @@ std::vector<std::string> choose_critical(Worker& worker, RouteDiscovery found,
   auto critical = auto_critical_paths(found);
   auto root = std::find_if(found.routes.begin(), found.routes.end(),
                            [](const DiscoveredRoute& r) { return r.route == "/"; });
-  bool root_static = root != found.routes.end() && !root->per_request;
   std::string joined;
   for (const auto& p : critical) joined += (joined.empty() ? "" : " ") + p;
-  worker.log("info", fmt::format("--warm-path auto: critical path {}{}", joined,
-                                 root_static && critical.front() != root->path
-                                     ? " (/ is prerendered; this page renders per request)"
-                                     : ""));
+  std::string why;
+  if (root != found.routes.end() && !root->per_request && critical.size() > 1) {
+    why = fmt::format(" ({} is prerendered; {} renders per request)", root->path, critical[1]);
+  }
+  worker.log("info", fmt::format("--warm-path auto: critical paths {}{}", joined, why));
   return critical;
 }
 

@@ -144,10 +144,10 @@ TEST_CASE(
   CHECK(per_request(d) ==
         std::map<std::string, bool>{
             {"/", false}, {"/api/hello", false}, {"/isr", false}, {"/ssr", true}});
-  CHECK(knext::auto_critical_paths(d) == Paths{"/ssr", "/"});
+  CHECK(knext::auto_critical_paths(d) == Paths{"/", "/ssr"});
 }
 
-TEST_CASE("App Router with basePath, static /: the per-request page under /shop, then /shop") {
+TEST_CASE("App Router with basePath, static /: /shop, then the per-request page under it") {
   Build b;
   b.file("server/app-paths-manifest.json", kAppPaths)
       .file("prerender-manifest.json", kAppPrerender)
@@ -157,11 +157,11 @@ TEST_CASE("App Router with basePath, static /: the per-request page under /shop,
                                                       {"/shop/about", false},
                                                       {"/shop/api/ping", false},
                                                       {"/shop/search", true}});
-  CHECK(knext::auto_critical_paths(d) == Paths{"/shop/search", "/shop"});
+  CHECK(knext::auto_critical_paths(d) == Paths{"/shop", "/shop/search"});
 
   b.file("required-server-files.json", R"({"version":1,"config":{"trailingSlash":true}})");
   auto slashed = b.discover();
-  CHECK(knext::auto_critical_paths(slashed) == Paths{"/shop/search/", "/shop/"});
+  CHECK(knext::auto_critical_paths(slashed) == Paths{"/shop/", "/shop/search/"});
   for (const auto& r : slashed.routes) CHECK_MESSAGE(r.path.ends_with("/"), r.path);
 }
 
@@ -179,7 +179,7 @@ TEST_CASE("Pages Router with i18n: locale copies fold into the default locale's 
   CHECK(per_request(d) ==
         std::map<std::string, bool>{
             {"/", false}, {"/about", false}, {"/isr", false}, {"/posts/1", false}, {"/ssr", true}});
-  CHECK(knext::auto_critical_paths(d) == Paths{"/ssr", "/"});
+  CHECK(knext::auto_critical_paths(d) == Paths{"/", "/ssr"});
 }
 
 TEST_CASE("auto critical paths: / alone when it renders per request or nothing else does") {
@@ -207,13 +207,18 @@ TEST_CASE("auto critical paths: / alone when it renders per request or nothing e
            R"({"/docs/b":"pages/docs/b.html","/zz":"pages/zz.html","/ab":"pages/ab.html"})");
     CHECK(knext::auto_critical_paths(b.discover()) == Paths{"/ab"});
   }
+  SUBCASE("no / page, a per-request page: that page alone") {
+    Build b;
+    b.file("server/pages-manifest.json", R"({"/docs":"pages/docs.html","/feed":"pages/feed.js"})");
+    CHECK(knext::auto_critical_paths(b.discover()) == Paths{"/feed"});
+  }
   SUBCASE("fewest segments, then the shortest, then byte order") {
     Build b;
     b.file("server/app-paths-manifest.json",
            R"({"/page":"app/page.js","/a/b/page":"app/a/b/page.js","/slow/page":"app/slow/page.js",
                "/list/page":"app/list/page.js","/dynamic/page":"app/dynamic/page.js"})")
         .file("prerender-manifest.json", R"({"routes":{"/":{"srcRoute":"/"}}})");
-    CHECK(knext::auto_critical_paths(b.discover()) == Paths{"/list", "/"});
+    CHECK(knext::auto_critical_paths(b.discover()) == Paths{"/", "/list"});
   }
   SUBCASE("no routes at all: / as the basePath gives it") {
     knext::RouteDiscovery none;
@@ -227,10 +232,10 @@ TEST_CASE("warm plan: the build's critical paths replace /, a --warm-path is tak
   in.auto_mode = true;
   in.hold_first = true;
   in.discovered = {"/shop", "/shop/about", "/shop/search"};
-  in.auto_critical = {"/shop/search", "/shop"};
+  in.auto_critical = {"/shop", "/shop/search"};
   auto plan = knext::plan_warm_paths(in, std::nullopt);
-  CHECK(plan.critical == Paths{"/shop/search"});
-  CHECK(plan.deferred == Paths{"/shop"});
+  CHECK(plan.critical == Paths{"/shop"});
+  CHECK(plan.deferred == Paths{"/shop/search"});
   CHECK(plan.background == Paths{"/shop/about"});
   CHECK(knext::asked_for(in, "/shop/search"));
   CHECK(knext::asked_for(in, "/shop"));
