@@ -188,94 +188,100 @@ const json::object* critical_entry(const json::value& doc, const std::string& pa
   }
   return nullptr;
 }
-}  // namespace
+// Default flags as PID 1 warm the critical paths the build calls for, and every route answers as
+// under plain node.
+void check_app(const App& app) {
+  CAPTURE(app.name);
+  REQUIRE_MESSAGE(fs::exists(standalone(app) / "server.js"),
+                  "build the matrix apps first (scripts/setup-matrix-apps.sh)");
+  // The premise: `/` is prerendered, so `/` alone would load no per-request renderer, and the
+  // rule adds this build's per-request page after it.
+  auto found = knext::discover_routes(standalone(app));
+  REQUIRE_MESSAGE(found.ok(), (found.ok() ? "" : found.error().message));
+  auto root = std::find_if(found->routes.begin(), found->routes.end(),
+                           [](const auto& r) { return r.route == "/"; });
+  REQUIRE(root != found->routes.end());
+  CHECK_FALSE(root->per_request);
+  CHECK(knext::auto_critical_paths(*found) == std::vector<std::string>{app.root, app.renderer});
 
-TEST_CASE(
-    "matrix apps: default flags as PID 1 warm the critical path the build calls for, and "
-    "every route answers as under plain node") {
-  for (const auto& app : apps()) {
-    CAPTURE(app.name);
-    REQUIRE_MESSAGE(fs::exists(standalone(app) / "server.js"),
-                    "build the matrix apps first (scripts/setup-matrix-apps.sh)");
-    // The premise: `/` is prerendered, so `/` alone would load no per-request renderer, and the
-    // rule adds this build's per-request page after it.
-    auto found = knext::discover_routes(standalone(app));
-    REQUIRE_MESSAGE(found.ok(), (found.ok() ? "" : found.error().message));
-    auto root = std::find_if(found->routes.begin(), found->routes.end(),
-                             [](const auto& r) { return r.route == "/"; });
-    REQUIRE(root != found->routes.end());
-    CHECK_FALSE(root->per_request);
-    CHECK(knext::auto_critical_paths(*found) == std::vector<std::string>{app.root, app.renderer});
+  std::map<std::string, Answer> plain;
+  {
+    PlainNode node(app);
+    REQUIRE_MESSAGE(eventually([] { return accepts(kAppPort); }, 30s), node.log());
+    for (const auto& path : app.requests) plain[path] = get(kAppPort, path);
+  }
+  REQUIRE(eventually([] { return !accepts(kAppPort); }, 10s));
 
-    std::map<std::string, Answer> plain;
-    {
-      PlainNode node(app);
-      REQUIRE_MESSAGE(eventually([] { return accepts(kAppPort); }, 30s), node.log());
-      for (const auto& path : app.requests) plain[path] = get(kAppPort, path);
-    }
-    REQUIRE(eventually([] { return !accepts(kAppPort); }, 10s));
-
-    LaunchOptions options;
-    options.cwd = standalone(app).string();
-    options.env = app_env();
-    Launched launched({}, options);  // default flags, default command: node server.js
-    REQUIRE_MESSAGE(launched.wait_for_err("phase gate-open", 60s), launched.err());
-    auto doc = startup();
-    REQUIRE_MESSAGE(doc.is_object(), launched.err());
-    double gate_open = phase_ms(doc, "gate-open");
-    CHECK(gate_open > 0);
-    const json::object* first = nullptr;
-    for (const auto& w : doc.at("warm_paths").as_array()) {
-      const auto& o = w.as_object();
-      CHECK_MESSAGE(o.at("state") != "failed", json::serialize(o));
-      if (!first && !o.at("background").as_bool()) first = &o;
-    }
-    REQUIRE_MESSAGE(first != nullptr, json::serialize(doc));
-    // `/` as the app serves it held the gate and was warm before it opened.
-    CHECK(std::string(first->at("path").as_string()) == app.root);
-    CHECK_MESSAGE(first->at("state") == "ok", json::serialize(*first));
-    CHECK_MESSAGE(first->at("status").to_number<int>() == 200, json::serialize(*first));
-    CHECK_MESSAGE(first->at("ms").to_number<double>() <= gate_open, json::serialize(doc));
-    // The per-request page is a critical path too, warmed right after the gate.
-    json::value later;
-    bool renderer_warm = eventually(
-        [&] {
-          later = startup();
-          const json::object* e = later.is_object() ? critical_entry(later, app.renderer) : nullptr;
-          return e != nullptr && e->at("state") == "ok";
-        },
-        30s);
-    CHECK_MESSAGE(renderer_warm, json::serialize(later) << "\n" << launched.err());
-    if (renderer_warm) {
-      CHECK(critical_entry(later, app.renderer)->at("status").to_number<int>() == 200);
-      for (const auto& w : later.at("warm_paths").as_array()) {
-        CHECK_MESSAGE(w.at("state") != "failed", json::serialize(w));
-      }
-    }
-    CHECK_MESSAGE(contains(launched.err(), "critical paths " + app.root + " " + app.renderer),
-                  launched.err());
-    CHECK_MESSAGE(!contains(launched.err(), "warm-up failed"), launched.err());
-    CHECK_MESSAGE(!contains(launched.err(), "(definitive)"), launched.err());
-
-    for (const auto& path : app.requests) {
-      CAPTURE(path);
-      auto knext = get(kAppPort, path);
-      const auto& node = plain[path];
-      REQUIRE_MESSAGE(node.status != 0, node.error);
-      CHECK_MESSAGE(knext.status == node.status, knext.error);
-      bool node_tagged = contains(node.head, app.middleware_header);
-      CHECK(contains(knext.head, app.middleware_header) == node_tagged);
-      // The premise that the middleware runs at all (Next 15 skips it for the bare basePath).
-      if (path == app.renderer) CHECK(node_tagged);
-    }
-    launched.send(SIGTERM);
-    auto done = launched.wait(15s);
-    CHECK_MESSAGE((done.exit_code == 0 || done.exit_code == 128 + SIGTERM), done.err);
-    // No warning beyond the documented one for a container run as root (README "Hardening").
-    for (const auto& line : lines(done.err)) {
-      if (line.starts_with("knext-launch ") && contains(line, " warning: ")) {
-        CHECK_MESSAGE(contains(line, "the app runs as root"), line);
-      }
+  LaunchOptions options;
+  options.cwd = standalone(app).string();
+  options.env = app_env();
+  Launched launched({}, options);  // default flags, default command: node server.js
+  REQUIRE_MESSAGE(launched.wait_for_err("phase gate-open", 60s), launched.err());
+  auto doc = startup();
+  REQUIRE_MESSAGE(doc.is_object(), launched.err());
+  double gate_open = phase_ms(doc, "gate-open");
+  CHECK(gate_open > 0);
+  const json::object* first = nullptr;
+  for (const auto& w : doc.at("warm_paths").as_array()) {
+    const auto& o = w.as_object();
+    CHECK_MESSAGE(o.at("state") != "failed", json::serialize(o));
+    if (!first && !o.at("background").as_bool()) first = &o;
+  }
+  REQUIRE_MESSAGE(first != nullptr, json::serialize(doc));
+  // `/` as the app serves it held the gate and was warm before it opened.
+  CHECK(std::string(first->at("path").as_string()) == app.root);
+  CHECK_MESSAGE(first->at("state") == "ok", json::serialize(*first));
+  CHECK_MESSAGE(first->at("status").to_number<int>() == 200, json::serialize(*first));
+  CHECK_MESSAGE(first->at("ms").to_number<double>() <= gate_open, json::serialize(doc));
+  // The per-request page is a critical path too, warmed right after the gate.
+  json::value later;
+  bool renderer_warm = eventually(
+      [&] {
+        later = startup();
+        const json::object* e = later.is_object() ? critical_entry(later, app.renderer) : nullptr;
+        return e != nullptr && e->at("state") == "ok";
+      },
+      30s);
+  CHECK_MESSAGE(renderer_warm, json::serialize(later) << "\n" << launched.err());
+  if (renderer_warm) {
+    CHECK(critical_entry(later, app.renderer)->at("status").to_number<int>() == 200);
+    for (const auto& w : later.at("warm_paths").as_array()) {
+      CHECK_MESSAGE(w.at("state") != "failed", json::serialize(w));
     }
   }
+  CHECK_MESSAGE(contains(launched.err(), "critical paths " + app.root + " " + app.renderer),
+                launched.err());
+  CHECK_MESSAGE(!contains(launched.err(), "warm-up failed"), launched.err());
+  CHECK_MESSAGE(!contains(launched.err(), "(definitive)"), launched.err());
+
+  for (const auto& path : app.requests) {
+    CAPTURE(path);
+    auto knext = get(kAppPort, path);
+    const auto& node = plain[path];
+    REQUIRE_MESSAGE(node.status != 0, node.error);
+    CHECK_MESSAGE(knext.status == node.status, knext.error);
+    bool node_tagged = contains(node.head, app.middleware_header);
+    CHECK(contains(knext.head, app.middleware_header) == node_tagged);
+    // The premise that the middleware runs at all (Next 15 skips it for the bare basePath).
+    if (path == app.renderer) CHECK(node_tagged);
+  }
+  launched.send(SIGTERM);
+  auto done = launched.wait(15s);
+  CHECK_MESSAGE((done.exit_code == 0 || done.exit_code == 128 + SIGTERM), done.err);
+  // No warning beyond the documented one for a container run as root (README "Hardening").
+  for (const auto& line : lines(done.err)) {
+    if (line.starts_with("knext-launch ") && contains(line, " warning: ")) {
+      CHECK_MESSAGE(contains(line, "the app runs as root"), line);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("matrix: next14-pages (Pages Router, static /) under the launcher as under plain node") {
+  check_app(apps().at(0));
+}
+
+TEST_CASE("matrix: next15-basepath (App Router, basePath /shop) under the launcher as under node") {
+  check_app(apps().at(1));
 }
