@@ -247,3 +247,20 @@ TEST_CASE("warm plan: the build's critical paths replace /, a --warm-path is tak
   CHECK(knext::asked_for(in, "/"));
   CHECK_FALSE(knext::asked_for(in, "/shop/search"));
 }
+
+TEST_CASE(
+    "auto critical paths of the fixture's real build: /, then its likeliest per-request page") {
+  const fs::path app = KNEXT_FIXTURE_STANDALONE;
+  REQUIRE_MESSAGE(fs::exists(app / ".next/server/app-paths-manifest.json"),
+                  "build the fixture first (scripts/setup.sh): " << app);
+  auto d = knext::discover_routes(app);
+  REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message));
+  auto flags = per_request(*d);
+  // The premise: its / is static, its pages that read the request are not prerendered.
+  CHECK_FALSE(flags.at("/"));
+  for (const char* page : {"/dynamic", "/list", "/search", "/slow", "/legacy"}) {
+    CHECK_MESSAGE(flags.at(page), page);
+  }
+  CHECK_FALSE(flags.at("/posts/hello"));  // generateStaticParams
+  CHECK(knext::auto_critical_paths(*d) == Paths{"/", "/list"});
+}
