@@ -122,8 +122,10 @@ std::unique_ptr<PageCachePrewarm> start_files_prewarm(uv_loop_t* loop, const Lau
   // nearly free, where copies cost node a core's time (README "Page-cache prewarm").
   options.method = PrewarmMethod::kAdvise;
   auto prewarm = std::make_unique<PageCachePrewarm>(loop, options);
+  // Auto critical paths are the worker's to pick; the traces start with the route "/" meanwhile.
+  auto warm_paths = plan.warm.paths.empty() ? std::vector<std::string>{"/"} : plan.warm.paths;
   prewarm->start(
-      [app_dir = plan.app_dir, warm_paths = plan.warm.paths, source] {
+      [app_dir = plan.app_dir, warm_paths = std::move(warm_paths), source] {
         auto list = choose_files(app_dir, warm_paths);
         *source = list.source;
         if (already_cached(list.files)) {

@@ -112,9 +112,13 @@ Expected<LaunchPlan> plan_launch(const Config& config, const LaunchInputs& in) {
   plan.env = in.env;
   plan.binary = in.disk.find_command(plan.argv.front(), get_env(plan.env, "PATH"));
   if (auto gate = plan_gate(plan, in); !gate) return gate.error();
-  plan.warm.paths = effective_warm_paths(config);
   plan.warm.explicit_paths = !config.warm_paths.empty();
   plan.warm.auto_discover = effective_warm_auto(config, plan.app_dir);
+  // Without --warm-path the worker picks the critical paths from the build's manifests (read
+  // while node boots, not here before the spawn) and reports them.
+  if (plan.warm.explicit_paths || !plan.warm.auto_discover) {
+    plan.warm.paths = effective_warm_paths(config);
+  }
   plan.warm.worker_env = plan.env;
   // The prewarm's lists are node's files; as a plain init for anything else it would only cost
   // time.

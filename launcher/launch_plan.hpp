@@ -37,7 +37,9 @@ struct LaunchInputs {
 LaunchInputs real_launch_inputs();
 
 struct WarmUpPlan {
-  std::vector<std::string> paths;  // the critical paths the gate waits for ("/" by default)
+  // The critical paths the gate waits for: --warm-path, else "/"; empty with auto_discover
+  // and no --warm-path, where the warm-up worker picks them from the build and reports them.
+  std::vector<std::string> paths;
   // Also discover the build's routes: --warm-path auto, or no --warm-path in a Next.js
   // standalone build (server.js and .next/BUILD_ID in the app directory).
   bool auto_discover = false;

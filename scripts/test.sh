@@ -94,6 +94,15 @@ else
   tail -20 "$LOGS/setup-queue-proxy.log"
   add_counts gate-setup 0 1
 fi
+# The compatibility-matrix apps (built from npm, cached like the fixture) on fixed ports: a fresh
+# network namespace.
+run_matrix_tests() { run_in_netns "$ROOT/build/tests/matrix-tests" "$@"; }
+if "$ROOT/scripts/setup-matrix-apps.sh" >"$LOGS/setup-matrix-apps.log" 2>&1; then
+  run_doctest matrix run_matrix_tests
+else
+  tail -20 "$LOGS/setup-matrix-apps.log"
+  add_counts matrix-setup 0 1
+fi
 # Process and volume faults: loopback ports of their own, so a fresh network namespace too.
 run_fault_tests() { run_in_netns "$ROOT/build/tests/fault-tests" "$@"; }
 run_doctest fault run_fault_tests

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "cachewarm/text_file.hpp"
+#include "probes/warm/app_urls.hpp"
 
 namespace knext {
 namespace {
@@ -124,7 +125,11 @@ std::string url_path(std::string_view path) {
 
 class Collector {
  public:
+  explicit Collector(const AppUrls& urls) : urls_(urls) {}
+
   void add(const std::string& path, RouteKind kind) { routes_.try_emplace(path, kind); }
+  // A page that renders per request unless the prerender manifest lists a copy of it.
+  void may_render_per_request(const std::string& path) { render_candidates_.insert(path); }
   void skip(const std::string& path, const std::string& why) { skipped_.try_emplace(path, why); }
 
   // A route pattern from the app or pages manifest: listed as is when it needs no parameter,
@@ -142,20 +147,23 @@ class Collector {
     dynamic_.try_emplace(path, *param_of(first_dynamic(path)));
   }
 
+  void prerendered(const std::string& path) { prerendered_.insert(path); }
+
   void add_prerendered(const std::string& path, const std::string& src_route) {
     if (is_internal(path)) return skip(path, "Next.js internal");
     covered_.insert(src_route);
     add(path, RouteKind::kPrerendered);
   }
 
-  RouteDiscovery finish(const std::string& base_path) {
+  RouteDiscovery finish() {
     for (const auto& [pattern, param] : dynamic_) {
       if (!covered_.contains(pattern)) skip(pattern, "needs parameter " + param);
     }
     RouteDiscovery out;
+    out.urls = urls_;
     for (const auto& [path, kind] : routes_) {
-      std::string full = base_path.empty() ? path : path == "/" ? base_path : base_path + path;
-      out.routes.push_back({url_path(full), kind});
+      bool per_request = render_candidates_.contains(path) && !prerendered_.contains(path);
+      out.routes.push_back({url_path(public_path(urls_, path)), kind, path, per_request});
     }
     for (const auto& [path, why] : skipped_) out.skipped.push_back(path + " (" + why + ")");
     return out;
@@ -169,7 +177,10 @@ class Collector {
     return {};
   }
 
+  const AppUrls& urls_;
   std::map<std::string, RouteKind> routes_;
+  std::set<std::string> render_candidates_;
+  std::set<std::string> prerendered_;  // every path the prerender manifest has a copy of
   std::map<std::string, std::string> skipped_;
   std::map<std::string, std::string> dynamic_;  // pattern -> first parameter it needs
   std::set<std::string> covered_;               // patterns with prerendered paths
@@ -207,21 +218,29 @@ Status read_app_paths(const Manifest& m, Collector& c) {
       if (is_group(s) || s.front() == '@') continue;
       kept.push_back(s);
     }
+    if (kind == RouteKind::kAppPage) c.may_render_per_request(join_segments(kept));
     c.add_pattern(kept, kind);
     return ok_status();
   });
 }
 
-Status read_pages(const Manifest& m, Collector& c) {
+// Static pages are listed once per locale ("/en/about" -> "pages/en/about.html"); pages that
+// run code on the server by their route ("/ssr" -> "pages/ssr.js").
+Status read_pages(const Manifest& m, const AppUrls& urls, Collector& c) {
   if (m.doc.is_null()) return ok_status();
-  return for_each_string(m, m.doc.as_object(), [&](const std::string& page, const std::string&) {
-    bool api = page == "/api" || page.starts_with("/api/");
-    c.add_pattern(split_segments(page), api ? RouteKind::kRouteHandler : RouteKind::kPagesPage);
-    return ok_status();
-  });
+  return for_each_string(
+      m, m.doc.as_object(), [&](const std::string& key, const std::string& file) {
+        auto page = default_locale_route(urls, key);
+        if (!page) return ok_status();  // another locale's copy of a page listed as the default's
+        bool api = *page == "/api" || page->starts_with("/api/");
+        if (!api && file.ends_with(".js")) c.may_render_per_request(*page);
+        c.add_pattern(split_segments(*page),
+                      api ? RouteKind::kRouteHandler : RouteKind::kPagesPage);
+        return ok_status();
+      });
 }
 
-Status read_prerender(const Manifest& m, Collector& c) {
+Status read_prerender(const Manifest& m, const AppUrls& urls, Collector& c) {
   if (m.doc.is_null()) return ok_status();
   const json::object& doc = m.doc.as_object();
   std::set<std::string> not_found;
@@ -236,7 +255,9 @@ Status read_prerender(const Manifest& m, Collector& c) {
   if (!routes) return ok_status();
   if (!routes->is_object()) return bad(m.name, "\"routes\" is not an object");
   for (const auto& [key, value] : routes->as_object()) {
-    std::string path(key);
+    auto localized = default_locale_route(urls, key);
+    if (!localized) continue;  // another locale's copy
+    std::string path = std::move(*localized);
     const json::object* route = value.if_object();
     if (!route) return bad(m.name, "route \"" + path + "\" is not an object");
     if (path.empty() || path.front() != '/') {
@@ -250,6 +271,7 @@ Status read_prerender(const Manifest& m, Collector& c) {
     if (status && !status->is_number()) {
       return bad(m.name, "route \"" + path + "\": \"initialStatus\" is not a number");
     }
+    c.prerendered(path);
     if (!src || !src->is_string() || !is_dynamic(src->as_string())) continue;
     if (not_found.contains(path) || (status && status->to_number<double>() >= 400)) {
       c.skip(path, "prerendered as an error page");
@@ -258,18 +280,6 @@ Status read_prerender(const Manifest& m, Collector& c) {
     c.add_prerendered(path, std::string(src->as_string()));
   }
   return ok_status();
-}
-
-Expected<std::string> read_base_path(const Manifest& m) {
-  if (m.doc.is_null()) return std::string();
-  const json::value* base = m.doc.as_object().if_contains("basePath");
-  if (!base) return std::string();
-  if (!base->is_string()) return bad(m.name, "\"basePath\" is not a string");
-  std::string path(base->as_string());
-  if (!path.empty() && (path.front() != '/' || path.back() == '/')) {
-    return bad(m.name, "\"basePath\" \"" + path + "\" is not empty nor /name without a trailing /");
-  }
-  return path;
 }
 
 }  // namespace
@@ -284,20 +294,22 @@ Expected<RouteDiscovery> discover_routes(const std::filesystem::path& app_dir) {
   if (!prerender.ok()) return prerender.error();
   auto routes = load(next, "routes-manifest.json");
   if (!routes.ok()) return routes.error();
+  auto server_files = load(next, "required-server-files.json");
+  if (!server_files.ok()) return server_files.error();
   if (app_paths->doc.is_null() && pages->doc.is_null()) {
     return Error{next.string() + ": no server/app-paths-manifest.json nor " +
                      "server/pages-manifest.json (not a Next.js build?)",
                  ENOENT};
   }
-  auto base_path = read_base_path(*routes);
-  if (!base_path.ok()) return base_path.error();
+  auto urls = app_urls_from(routes->doc, routes->name, server_files->doc, server_files->name);
+  if (!urls.ok()) return urls.error();
 
-  Collector c;
-  for (auto st :
-       {read_app_paths(*app_paths, c), read_pages(*pages, c), read_prerender(*prerender, c)}) {
+  Collector c(*urls);
+  for (auto st : {read_app_paths(*app_paths, c), read_pages(*pages, *urls, c),
+                  read_prerender(*prerender, *urls, c)}) {
     if (!st.ok()) return st.error();
   }
-  return c.finish(*base_path);
+  return c.finish();
 }
 
 bool warm_skip_matches(std::string_view glob, std::string_view path) {

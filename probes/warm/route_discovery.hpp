@@ -8,7 +8,8 @@
 //                                         "/_error", "/404", "/500" are Next's own)
 //   .next/prerender-manifest.json         "routes": {"/posts/hello": {"srcRoute":
 //                                         "/posts/[slug]", "initialStatus"?: 404, ...}}
-//   .next/routes-manifest.json            "basePath": prefixed to every path
+//   .next/routes-manifest.json,           basePath, trailingSlash and the Pages Router's i18n
+//   .next/required-server-files.json      locales: every path is one to request (app_urls.hpp)
 // A missing manifest lists nothing; one that is there but unreadable or malformed is an error.
 //
 // What no manifest says: which HTTP methods an app route handler exports. Next learns them by
@@ -22,18 +23,26 @@
 #include <vector>
 
 #include "common/expected.hpp"
+#include "probes/warm/app_urls.hpp"
 
 namespace knext {
 
 enum class RouteKind { kAppPage, kPagesPage, kRouteHandler, kPrerendered };
 
 struct DiscoveredRoute {
-  std::string path;  // what to GET, basePath included: "/", "/posts/hello", "/api/checksum"
+  // What to GET, basePath (and trailingSlash's '/') included: "/", "/posts/hello", "/api/x".
+  std::string path;
   RouteKind kind;
+  std::string route;  // as the build names it, before basePath and locale: "/", "/posts/hello"
+  // A page the server renders on every request: a Pages page whose build output is code, not
+  // HTML, that the prerender manifest has no copy of (getServerSideProps, getInitialProps), or
+  // an App Router page it has no copy of (it reads the request, or opted out of prerendering).
+  bool per_request = false;
 };
 
 struct RouteDiscovery {
-  std::vector<DiscoveredRoute> routes;  // sorted by path, each path once
+  AppUrls urls;
+  std::vector<DiscoveredRoute> routes;  // sorted by route (before basePath), each path once
   std::vector<std::string> skipped;     // "path (why)", e.g. "/users/[id] (needs parameter id)"
 };
 

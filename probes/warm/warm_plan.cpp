@@ -16,19 +16,23 @@ void add_once(std::vector<std::string>& out, const std::string& path) {
   if (std::find(out.begin(), out.end(), path) == out.end()) out.push_back(path);
 }
 
+const std::vector<std::string>& default_critical(const WarmPlanInput& in) {
+  static const std::vector<std::string> kRoot = {"/"};
+  return in.auto_critical.empty() ? kRoot : in.auto_critical;
+}
+
 }  // namespace
 
 bool asked_for(const WarmPlanInput& in, const std::string& path) {
-  if (in.explicit_paths.empty()) return path == "/";
-  return std::find(in.explicit_paths.begin(), in.explicit_paths.end(), path) !=
-         in.explicit_paths.end();
+  const auto& asked = in.explicit_paths.empty() ? default_critical(in) : in.explicit_paths;
+  return std::find(asked.begin(), asked.end(), path) != asked.end();
 }
 
 WarmPlan plan_warm_paths(const WarmPlanInput& in, const std::optional<WarmRecord>& record) {
   WarmPlan plan;
   for (const auto& p : in.explicit_paths) add_once(plan.critical, p);
   if (plan.critical.empty()) {
-    plan.critical.push_back("/");
+    for (const auto& p : default_critical(in)) add_once(plan.critical, p);
     if (in.auto_mode && record) {
       for (const auto& p : record->paths) {
         if (p.critical && !skipped(in, p.path)) add_once(plan.critical, p.path);

@@ -21,14 +21,17 @@ struct WarmPlanInput {
   std::vector<std::string> discovered;      // the build's GET routes
   std::vector<std::string> skip;            // --warm-skip globs
   bool hold_first = false;                  // --warm-gate=first: only the first holds the gate
+  // The build's own critical paths (auto_critical_paths) when no --warm-path is given; empty:
+  // "/" (no build to read).
+  std::vector<std::string> auto_critical;
 };
 
-// Critical: the explicit list if given, else "/" plus the paths the record marks critical, else
-// "/"; at --prewarm also every discovered route. Background (auto only): every other discovered
-// route. --warm-skip removes discovered and recorded paths, never an explicit one. With
+// Critical: the explicit list if given, else the auto critical paths plus the paths the record
+// marks critical; at --prewarm also every discovered route. Background (auto only): every other
+// discovered route. --warm-skip removes discovered and recorded paths, never an explicit one. With
 // hold_first (never at --prewarm) every critical path after the first is deferred instead.
-// The path was asked for: an explicit --warm-path, or "/" without any. Only these decide whether
-// warm-up failed and are the critical paths --prewarm records.
+// The path was asked for: an explicit --warm-path, or an auto critical path without any. Only
+// these decide whether warm-up failed and are the critical paths --prewarm records.
 bool asked_for(const WarmPlanInput& in, const std::string& path);
 
 WarmPlan plan_warm_paths(const WarmPlanInput& in, const std::optional<WarmRecord>& record);

@@ -24,6 +24,7 @@
 #include "common/loopback.hpp"
 #include "probes/http/curl_api.hpp"
 #include "probes/warm/command_lines.hpp"
+#include "probes/warm/critical_path.hpp"
 #include "probes/warm/node_rss.hpp"
 #include "probes/warm/route_discovery.hpp"
 #include "probes/warm/thread_cpu.hpp"
@@ -434,16 +435,34 @@ class PathWarmer {
   std::vector<double> cpu_;
 };
 
-std::vector<std::string> discover(Worker& worker, const std::string& app_dir) {
-  std::vector<std::string> out;
+std::optional<RouteDiscovery> discover(Worker& worker, const std::string& app_dir) {
   auto found = discover_routes(app_dir);
   if (!found) {
     worker.log("warn", "--warm-path auto: " + found.error().message +
                            "; only the critical paths are warmed");
-    return out;
+    return std::nullopt;
   }
-  for (const auto& r : found->routes) out.push_back(r.path);
-  return out;
+  return std::move(*found);
+}
+
+// Without --warm-path: the build's critical paths, chosen among the routes --warm-skip leaves.
+std::vector<std::string> choose_critical(Worker& worker, RouteDiscovery found,
+                                         const std::vector<std::string>& skip) {
+  std::erase_if(found.routes, [&](const DiscoveredRoute& r) {
+    return std::any_of(skip.begin(), skip.end(),
+                       [&](const std::string& glob) { return warm_skip_matches(glob, r.path); });
+  });
+  auto critical = auto_critical_paths(found);
+  auto root = std::find_if(found.routes.begin(), found.routes.end(),
+                           [](const DiscoveredRoute& r) { return r.route == "/"; });
+  std::string joined;
+  for (const auto& p : critical) joined += (joined.empty() ? "" : " ") + p;
+  std::string why;
+  if (root != found.routes.end() && !root->per_request && critical.size() > 1) {
+    why = fmt::format(" ({} is prerendered; {} renders per request)", root->path, critical[1]);
+  }
+  worker.log("info", fmt::format("--warm-path auto: critical paths {}{}", joined, why));
+  return critical;
 }
 
 std::optional<WarmRecord> load_record(Worker& worker, const std::string& app_dir) {
@@ -582,7 +601,12 @@ int run_warm_worker(const std::vector<std::string>& args) {
   in.bake = options->bake;
   in.skip = options->skip;
   in.hold_first = options->hold_first;
-  if (in.auto_mode) in.discovered = discover(worker, app_dir);
+  if (in.auto_mode) {
+    if (auto found = discover(worker, app_dir)) {
+      for (const auto& r : found->routes) in.discovered.push_back(r.path);
+      if (in.explicit_paths.empty()) in.auto_critical = choose_critical(worker, *found, in.skip);
+    }
+  }
   auto record = load_record(worker, app_dir);
   WarmPlan plan = plan_warm_paths(in, record);
   auto report_pending = [&](const std::string& path, bool background, bool holds_gate) {

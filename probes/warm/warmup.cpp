@@ -169,6 +169,7 @@ void WarmUp::on_line(std::string_view line) {
   }
   auto result = parse_warm_result(line);
   if (!result) return;
+  if (!result->background) named_critical_ = true;
   auto known = std::find_if(holding_.begin(), holding_.end(),
                             [&](const WarmPathStatus& s) { return s.path == result->path; });
   if (!result->background && result->holds_gate && known == holding_.end()) {
@@ -184,6 +185,10 @@ void WarmUp::on_line(std::string_view line) {
 }
 
 void WarmUp::fail_holding(const std::string& why) {
+  // Without --warm-path the launcher knows no critical path of its own to report as failed.
+  if (!named_critical_ && !gate_reported_ && callbacks_.on_log) {
+    callbacks_.on_log("warn", why + " before naming a critical path; nothing was warmed");
+  }
   auto holding = std::exchange(holding_, {});
   for (auto& s : holding) {
     s.state = WarmState::kFailed;

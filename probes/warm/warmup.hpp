@@ -67,6 +67,7 @@ class WarmUp {
   std::vector<char> read_storage_;
   Callbacks callbacks_;
   std::vector<WarmPathStatus> holding_;  // critical paths the worker has not finished
+  bool named_critical_ = false;          // it reported a critical path (it picks auto ones)
   bool gate_reported_ = false;
   bool background_done_ = false;
   bool active_ = false;

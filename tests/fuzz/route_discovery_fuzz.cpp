@@ -1,6 +1,7 @@
-// `--warm-path auto`: discover_routes over a build whose four manifests are the input, split at
-// NUL bytes (app-paths, pages, prerender, routes; a missing part is a missing file), and the
-// --warm-skip glob matcher on the first two parts.
+// `--warm-path auto`: discover_routes over a build whose five manifests are the input, split at
+// NUL bytes (app-paths, pages, prerender, routes, required-server-files; a missing part is a
+// missing file), the critical paths picked from what it found, and the --warm-skip glob matcher
+// on the first two parts.
 #include <unistd.h>
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <string_view>
 
 #include "fuzz_check.hpp"
+#include "probes/warm/critical_path.hpp"
 #include "probes/warm/route_discovery.hpp"
 
 namespace fs = std::filesystem;
@@ -40,17 +42,19 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const char* const kFiles[] = {
       ".next/server/app-paths-manifest.json", ".next/server/pages-manifest.json",
-      ".next/prerender-manifest.json", ".next/routes-manifest.json"};
+      ".next/prerender-manifest.json", ".next/routes-manifest.json",
+      ".next/required-server-files.json"};
+  constexpr int kParts = 5;
   std::string_view input(reinterpret_cast<const char*>(data), size);
-  std::string_view parts[4];
-  bool present[4] = {};
-  for (int i = 0; i < 4 && !input.empty(); ++i) {
+  std::string_view parts[kParts];
+  bool present[kParts] = {};
+  for (int i = 0; i < kParts && !input.empty(); ++i) {
     auto end = input.find('\0');
     parts[i] = input.substr(0, end);
     present[i] = true;
     input.remove_prefix(end == std::string_view::npos ? input.size() : end + 1);
   }
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < kParts; ++i) {
     fs::path file = app_dir() / kFiles[i];
     if (!present[i]) {
       fs::remove(file);
@@ -61,6 +65,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (auto found = knext::discover_routes(app_dir())) {
     for (const auto& route : found->routes) FUZZ_CHECK(!route.path.empty());
+    auto critical = knext::auto_critical_paths(*found);
+    FUZZ_CHECK(!critical.empty());
+    for (const auto& path : critical) FUZZ_CHECK(path.starts_with('/'));
   } else {
     FUZZ_CHECK(!found.error().message.empty());
   }

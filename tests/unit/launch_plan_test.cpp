@@ -196,7 +196,7 @@ TEST_CASE("plan: warm paths explicit, default, and auto in a standalone build") 
   write_file(s.dir / ".next/BUILD_ID", "abc123");
   auto standalone = s.plan({s.hook_flag()});
   CHECK(standalone.warm.auto_discover);
-  CHECK(standalone.warm.paths == std::vector<std::string>{"/"});
+  CHECK(standalone.warm.paths.empty());  // the worker picks them from the build's manifests
 
   auto given = s.plan({s.hook_flag(), "--warm-path=/a", "--warm-path=/b"});
   CHECK(given.warm.paths == std::vector<std::string>{"/a", "/b"});
