@@ -132,6 +132,7 @@ class Collector {
   void add_pattern(std::vector<std::string> segments, RouteKind kind) {
     std::string path = join_segments(segments);
     if (is_internal(path)) return skip(path, "Next.js internal");
+    patterns_.insert(path);
     if (!is_dynamic(path)) return add(path, kind);
     if (is_optional_catch_all(segments.back())) {
       // "/shop/[[...slug]]" also answers "/shop" when the rest needs nothing.
@@ -158,6 +159,8 @@ class Collector {
       out.routes.push_back({url_path(full), kind});
     }
     for (const auto& [path, why] : skipped_) out.skipped.push_back(path + " (" + why + ")");
+    out.patterns.assign(patterns_.begin(), patterns_.end());
+    out.base_path = base_path;
     return out;
   }
 
@@ -173,6 +176,7 @@ class Collector {
   std::map<std::string, std::string> skipped_;
   std::map<std::string, std::string> dynamic_;  // pattern -> first parameter it needs
   std::set<std::string> covered_;               // patterns with prerendered paths
+  std::set<std::string> patterns_;
 };
 
 // Each entry of a manifest's string -> string map; an error when it is not one.

@@ -21,11 +21,15 @@ struct WarmPlanInput {
   std::vector<std::string> discovered;      // the build's GET routes
   std::vector<std::string> skip;            // --warm-skip globs
   bool hold_first = false;                  // --warm-gate=first: only the first holds the gate
+  // Learned from traffic (traffic_record.hpp), most requested route first: concrete paths.
+  std::vector<std::string> learned;
 };
 
-// Critical: the explicit list if given, else "/" plus the paths the record marks critical, else
-// "/"; at --prewarm also every discovered route. Background (auto only): every other discovered
-// route. --warm-skip removes discovered and recorded paths, never an explicit one. With
+// Critical: the explicit list if given, else the most requested learned path (auto only, not at
+// --prewarm), then "/" plus the paths the record marks critical; at --prewarm also every
+// discovered route. Background (auto only): the other learned paths in traffic order, then
+// every other discovered route. --warm-skip removes discovered, recorded and learned paths,
+// never an explicit one. With
 // hold_first (never at --prewarm) every critical path after the first is deferred instead.
 // The path was asked for: an explicit --warm-path, or "/" without any. Only these decide whether
 // warm-up failed and are the critical paths --prewarm records.
