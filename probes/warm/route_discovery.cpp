@@ -132,7 +132,7 @@ class Collector {
   void add_pattern(std::vector<std::string> segments, RouteKind kind) {
     std::string path = join_segments(segments);
     if (is_internal(path)) return skip(path, "Next.js internal");
-    patterns_.insert(path);
+    patterns_.insert(url_path(path));  // as requests spell it: "/café" arrives as "/caf%C3%A9"
     if (!is_dynamic(path)) return add(path, kind);
     if (is_optional_catch_all(segments.back())) {
       // "/shop/[[...slug]]" also answers "/shop" when the rest needs nothing.

@@ -36,7 +36,8 @@ struct RouteDiscovery {
   std::vector<DiscoveredRoute> routes;  // sorted by path, each path once
   std::vector<std::string> skipped;     // "path (why)", e.g. "/users/[id] (needs parameter id)"
   // Every page and route handler pattern, dynamic ones included, without basePath and without
-  // "(group)"/"@slot" segments ("/posts/[slug]"): what requested paths are matched against.
+  // "(group)"/"@slot" segments ("/posts/[slug]"), percent-encoded as routes are: what requested
+  // paths are matched against.
   std::vector<std::string> patterns;
   std::string base_path;  // routes-manifest.json's basePath; "" for none
 };
