@@ -9,8 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <thread>
 
@@ -268,4 +270,57 @@ TEST_CASE("--learn-paths: what users requested is saved at shutdown and warmed f
   bool users = false;
   for (const auto& w : paths) users = users || w.at("path") == "/users/7";
   CHECK_MESSAGE(users, json::serialize(done));
+}
+
+TEST_CASE("--learn-paths: a damaged or untrusted record is a miss with one line; the app starts") {
+  TempDir volume;
+  const std::vector<std::string> flags = {"--cache-dir", volume.path().string(), "--warm-timeout",
+                                          "60s"};
+  {  // A first start makes the volume's build directory and saves a record.
+    int port = free_port();
+    int admin = free_port();
+    Proc first(auto_argv(admin, flags), app_env(port), fixture_dir());
+    REQUIRE_MESSAGE(wait_background(admin, "done", 90s).is_object(), first.log());
+    REQUIRE(http_get(port, "/list", 10s).status == 200);
+    first.signal(SIGTERM);
+    REQUIRE_MESSAGE(first.wait_exit(30s).has_value(), first.log());
+  }
+  auto record = find_record(volume.path());
+  REQUIRE_MESSAGE(record.has_value(), "no knext-traffic on the volume");
+  REQUIRE(has(read_file(*record), "\t/list\n"));
+
+  struct Bad {
+    const char* what;
+    std::string text;
+    fs::perms mode;
+    const char* logged;
+  };
+  const std::vector<Bad> cases = {
+      {"damaged", "# knext-traffic v1\n# build-id x\n9\t/list\n",
+       fs::perms::owner_read | fs::perms::owner_write, "not 4 tab-separated fields"},
+      {"another build's", "# knext-traffic v1\n# build-id other\n9\t/list\t9\t/list\n",
+       fs::perms::owner_read | fs::perms::owner_write, "of build other"},
+      {"writable by others", "# knext-traffic v1\n# build-id x\n", fs::perms::all,
+       "writable by group or others"},
+      {"oversized", std::string(70 * 1024, '#'), fs::perms::owner_read | fs::perms::owner_write,
+       ""},
+  };
+  for (const auto& bad : cases) {
+    CAPTURE(bad.what);
+    {
+      std::ofstream out(*record, std::ios::trunc);
+      out << bad.text;
+    }
+    fs::permissions(*record, bad.mode);
+    int port = free_port();
+    int admin = free_port();
+    Proc app(auto_argv(admin, flags), app_env(port), fixture_dir());
+    auto done = wait_background(admin, "done", 90s);
+    REQUIRE_MESSAGE(done.is_object(), app.log());
+    std::string ignored = lines_with(app.log(), "learned paths: record ignored");
+    CHECK_MESSAGE(std::count(ignored.begin(), ignored.end(), '\n') == 1, app.log());
+    CHECK_MESSAGE(has(ignored, bad.logged), ignored);
+    CHECK(done.at("warm_paths").as_array().at(0).at("path") == "/");
+    CHECK(http_get(port, "/list", 10s).status == 200);
+  }
 }
