@@ -217,9 +217,18 @@ function createTraffic(ch, on) {
     return p;
   }
 
+  // Health checks are not users: Knative's queue-proxy probes the app with K-Kubelet-Probe (or
+  // K-Network-Probe), the kubelet with a kube-probe/ user agent.
+  function isProbe(headers) {
+    var ua = headers['user-agent'];
+    return headers['k-kubelet-probe'] !== undefined || headers['k-network-probe'] !== undefined ||
+      (typeof ua === 'string' && (ua.indexOf('kube-probe/') === 0 || ua.indexOf('Knative-') === 0));
+  }
+
   return {
     count: function countPath(req) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return;
+      if (isProbe(req.headers)) return;
       var p = pathOf(req.url);
       if (!p) return;
       var n = counts.get(p);

@@ -38,7 +38,7 @@ async function traffic(a) {
   return a.messages.filter((m) => m.type === 'traffic')[seen];
 }
 
-test('counts user GETs by pathname only; warm-ups, other methods and /_next/ are left out', T, async (t) => {
+test('counts user GETs by pathname only; warm-ups, probes, other methods and /_next/ are left out', T, async (t) => {
   const a = await app(t, { KNEXT_TRAFFIC: '1' });
   await request(a.PORT, 'GET', '/posts/hello?token=secret#x');
   await request(a.PORT, 'GET', '/posts/hello');
@@ -47,6 +47,9 @@ test('counts user GETs by pathname only; warm-ups, other methods and /_next/ are
   await request(a.PORT, 'POST', '/form');
   await request(a.PORT, 'GET', '/_next/static/chunks/app.js');
   await request(a.PORT, 'GET', '/warm', { 'x-knext-warmup': '1' });
+  await request(a.PORT, 'GET', '/healthz', { 'k-kubelet-probe': 'queue' });
+  await request(a.PORT, 'GET', '/healthz', { 'user-agent': 'kube-probe/1.30' });
+  await request(a.PORT, 'GET', '/healthz', { 'user-agent': 'Knative-Queue-Proxy-Probe' });
   const m = await traffic(a);
   assert.deepEqual(m.paths, { '/posts/hello': 3, '/': 1 });
   assert.ok(!JSON.stringify(m).includes('secret'), 'no query, header or body value is reported');
