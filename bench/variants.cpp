@@ -26,6 +26,8 @@ Variant knext(const VariantInputs& in, const std::string& key, const std::string
     }
     v.argv.push_back("--cache-dir=" + in.cache_root);
     v.argv.push_back("--app-name=" + app);
+    // Every run starts the same way: the bench's own GETs must not become the next run's plan.
+    v.argv.push_back("--learn-paths=off");
     v.cache_dir = in.cache_root + "/" + app;
     v.needs_priming = true;
   }

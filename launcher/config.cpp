@@ -67,6 +67,17 @@ bool set_next_preload(Config& c, std::string_view v) {
   return set_enum(c.next_preload_defer, v, kNames);
 }
 
+bool set_learn_paths(Config& c, std::string_view v) {
+  static constexpr std::array<std::pair<std::string_view, bool>, 2> kNames{{
+      {"on", true},
+      {"off", false},
+  }};
+  bool on = false;
+  if (!set_enum(on, v, kNames)) return false;
+  c.learn_paths = on;
+  return true;
+}
+
 bool set_admin_host(Config& c, std::string_view v) {
   std::string host(v);
   unsigned char address[sizeof(in6_addr)];
@@ -208,6 +219,11 @@ const std::vector<OptionSpec>& specs() {
        "opens, while no user request is in flight) or all (default first; --warm-fail=exit, "
        "--gate=proxy and --warm-background-budget=0 hold all)",
        "first or all", false, set_warm_gate},
+      {"learn-paths",
+       "Count the paths users request (paths and counts only) into a record on --cache-dir, "
+       "and warm the most requested routes first on the next start (default on with "
+       "--cache-dir, else off)",
+       "on or off", false, set_learn_paths},
       {"warm-fail", "When warm-up fails or times out: open the gate anyway, or exit (default open)",
        "open or exit", false, set_warm_fail},
       {"ready-path",
@@ -327,6 +343,10 @@ GateMode effective_gate(const Config& config) {
 std::vector<std::string> effective_warm_paths(const Config& config) {
   if (!config.warm_paths.empty()) return config.warm_paths;
   return {"/"};
+}
+
+bool effective_learn_paths(const Config& config) {
+  return config.learn_paths.value_or(!config.cache_dir.empty());
 }
 
 bool effective_warm_auto(const Config& config, const std::string& app_dir) {

@@ -48,6 +48,7 @@ struct Config {
   bool warm_bake = false;  // --prewarm: warm every route before the flush, write the record
   WarmFail warm_fail = WarmFail::kOpen;
   WarmGate warm_gate = WarmGate::kFirst;
+  std::optional<bool> learn_paths;  // --learn-paths; unset: on when cache_dir is set
   std::string ready_path = "/_knext/ready";
   int admin_port = 9901;  // 0: off
   // An IP literal; empty: every interface (:: dual-stack, else 0.0.0.0).
@@ -82,5 +83,7 @@ std::vector<std::string> effective_warm_paths(const Config& config);
 // --warm-path auto was given, or no --warm-path and app_dir holds a Next.js standalone build.
 bool effective_warm_auto(const Config& config, const std::string& app_dir);
 const char* gate_name(GateMode mode);
+// --learn-paths, or its default: on when a cache volume (--cache-dir) is set.
+bool effective_learn_paths(const Config& config);
 
 }  // namespace knext

@@ -36,6 +36,19 @@ int bounded_field(const json::object& o, std::string_view key, long long min, lo
   return n >= min && n <= max ? static_cast<int>(n) : 0;
 }
 
+std::vector<std::pair<std::string, long long>> paths_field(const json::object& o) {
+  std::vector<std::pair<std::string, long long>> out;
+  const json::value* v = o.if_contains("paths");
+  const json::object* paths = v != nullptr ? v->if_object() : nullptr;
+  if (paths == nullptr) return out;
+  for (const auto& [key, count] : *paths) {
+    if (out.size() >= kMaxTrafficPaths) break;
+    if (!count.is_int64() || count.get_int64() < 1) continue;
+    out.emplace_back(std::string(key), count.get_int64());
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<HookMessage> parse_hook_message(std::string_view line) {
@@ -63,6 +76,7 @@ std::optional<HookMessage> parse_hook_message(std::string_view line) {
   m.state = string_field(*o, "state");
   m.pages = bounded_field(*o, "pages", 0, 10'000'000);
   m.ms = bounded_field(*o, "ms", 0, std::numeric_limits<int>::max());
+  if (m.type == "traffic") m.paths = paths_field(*o);
   return m;
 }
 

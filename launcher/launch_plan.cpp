@@ -140,6 +140,7 @@ Expected<PrewarmPlan> plan_prewarm(const Config& config, const LaunchInputs& in)
   run.admin_port = 0;
   run.warm_bake = true;            // every route before the flush; the warm-up record written
   run.next_preload_defer = false;  // Next loads every route, so the bake's cache holds them all
+  run.learn_paths = false;         // the bake's requests are no one's traffic
 
   LaunchInputs check_in = in;
   // The build step usually has no PORT; any free loopback port will do for warming.

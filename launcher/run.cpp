@@ -16,6 +16,7 @@
 #include "launcher/fs_prewarm.hpp"
 #include "launcher/init_process.hpp"
 #include "launcher/launch_plan.hpp"
+#include "launcher/learned_paths.hpp"
 #include "launcher/restart_policy.hpp"
 #include "launcher/startup_gate.hpp"
 #include "launcher/supervisor.hpp"
@@ -94,6 +95,8 @@ int run_supervised(const LaunchPlan& plan, Timeline& timeline, const RunOptions&
         timeline);
     std::unique_ptr<StartupGate> startup;
     std::unique_ptr<ControlChannel> channel;
+    std::unique_ptr<LearnedPaths> learned;  // opened after the first spawn, kept across restarts
+    const bool learn = effective_learn_paths(config) && !cache.placement.volume_dir.empty();
     bool first_start = true;
     // One start of the app: a fresh control channel or proxy listener, and a fresh gate, so a
     // restarted app is held back and warmed again before PORT opens.
@@ -114,6 +117,8 @@ int run_supervised(const LaunchPlan& plan, Timeline& timeline, const RunOptions&
           channel = std::move(*created);
           add_gate_env();
           set_env(attempt.env, "KNEXT_CONTROL_FD", std::to_string(channel->child_fd()));
+          // --learn-paths: the hook counts the paths users request (the record is on the volume).
+          if (learn) set_env(attempt.env, "KNEXT_TRAFFIC", "1");
           attempt.inherit_fds.push_back(channel->child_fd());
         }
       }
@@ -156,6 +161,7 @@ int run_supervised(const LaunchPlan& plan, Timeline& timeline, const RunOptions&
     };
     auto begin_gate = [&] {
       state.child_running = true;
+      startup->learn_from(learned.get());
       if (channel) {
         channel->close_child_end();
         startup->start_handoff(std::move(channel), public_port, supervisor.child_pid());
@@ -218,6 +224,10 @@ int run_supervised(const LaunchPlan& plan, Timeline& timeline, const RunOptions&
     if (!started) {
       log::error(fmt::format("{} (exit {})", started.error().message, started.error().code));
       return started.error().code;
+    }
+    if (learn && gate != GateMode::kNone) learned = LearnedPaths::open(cache, plan.app_dir);
+    if (config.learn_paths.value_or(false) && !learn) {
+      log::info("--learn-paths: off, the compile cache is not on a --cache-dir volume");
     }
     auto fs_prewarm =
         start_fs_prewarm(loop.get(), plan, cache.placement, cache.options.app_uid, timeline);

@@ -48,6 +48,12 @@ gate::Settings StartupGate::settings(bool proxy, int public_port, int internal_p
   s.public_port = public_port;
   s.internal_port = internal_port;
   s.warm_paths = warm_.paths;
+  // The worker puts the most requested learned path first (warm_plan.hpp); /startup lists it so.
+  if (learned_ && warm_.auto_discover && !warm_.explicit_paths && !learned_->paths().empty()) {
+    const std::string& top = learned_->paths().front();
+    std::erase(s.warm_paths, top);
+    s.warm_paths.insert(s.warm_paths.begin(), top);
+  }
   s.background_pending = warm_.auto_discover || (holds_first_only(proxy) && warm_.paths.size() > 1);
   s.open_after_flush = open_after_flush_;
   s.warm_timeout = config_.warm_timeout;
@@ -75,6 +81,12 @@ void StartupGate::prepare_warmup(bool auto_mode, bool first_only) {
   for (const auto& glob : config_.warm_skip) {
     args.emplace_back("--skip");
     args.push_back(glob);
+  }
+  if (auto_mode && learned_) {
+    for (const auto& path : learned_->paths()) {
+      args.emplace_back(std::string(kLearnedFlag));
+      args.push_back(path);
+    }
   }
   args.insert(args.end(), config_.warm_paths.begin(), config_.warm_paths.end());
   // The worker loads libcurl and reads the build's manifests while node boots.
@@ -107,6 +119,10 @@ void StartupGate::start_handoff(std::unique_ptr<ControlChannel> channel, int pub
   channel_ = std::move(channel);
   channel_->start(
       [this](const HookMessage& m) {
+        if (m.type == "traffic") {
+          if (learned_) learned_->save(m.paths);
+          return;
+        }
         if (auto event = hook_event(m)) feed(std::move(*event));
       },
       [this] { feed(gate::ChannelClosed{}); });
@@ -199,6 +215,7 @@ void StartupGate::carry_out(const gate::Command& command) {
           if (channel_) channel_->send(R"({"type":"preload"})");
         } else if constexpr (std::is_same_v<C, gate::SendLateFlush>) {
           if (channel_) channel_->send(R"({"type":"flush","idle":true})");
+          if (channel_ && learned_) channel_->send(R"({"type":"traffic"})");
         } else if constexpr (std::is_same_v<C, gate::RequestShutdown>) {
           request_shutdown_(c.reason, c.exit_code);
         } else if constexpr (std::is_same_v<C, gate::MarkPhase>) {

@@ -13,6 +13,7 @@
 #include "launcher/config.hpp"
 #include "launcher/control_channel.hpp"
 #include "launcher/launch_plan.hpp"
+#include "launcher/learned_paths.hpp"
 #include "launcher/port_check.hpp"
 #include "probes/gate/proxy_gate.hpp"
 #include "probes/gate/startup_gate_machine.hpp"
@@ -49,6 +50,9 @@ class StartupGate {
   void on_flushed(std::function<void()> callback) { on_flushed_ = std::move(callback); }
   // The flush ends the run (--prewarm): the public port stays closed.
   void keep_closed_after_flush() { open_after_flush_ = false; }
+  // --learn-paths: the record's paths go to the warm-up worker, the hook's counts into the
+  // record. Before start_handoff/start_proxy; `learned` outlives the gate.
+  void learn_from(LearnedPaths* learned) { learned_ = learned; }
 
  private:
   gate::Settings settings(bool proxy, int public_port, int internal_port) const;
@@ -77,6 +81,7 @@ class StartupGate {
   bool feeding_ = false;
   bool open_after_flush_ = true;
   std::function<void()> on_flushed_;
+  LearnedPaths* learned_ = nullptr;
 };
 
 }  // namespace knext

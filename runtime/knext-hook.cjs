@@ -9,6 +9,7 @@
 //   launch environment   what the launcher passed, taken out of process.env
 //   control channel      the line protocol on KNEXT_CONTROL_FD (send, read, fail-open on loss)
 //   busy/idle watch      user requests in flight, told while the launcher watches
+//   traffic counts       how often users requested each path (--learn-paths)
 //   cache flush          node's compile cache, the post-warm cache, the --prewarm manifest
 //   drain on close       Connection: close for what is still in flight once the app closes
 //   gate open            the public listener on PORT, opened on "open", closed with the app
@@ -40,6 +41,9 @@ function takeLaunchEnv(env) {
   var launch = { fdText: fdText, manifestPath: env.KNEXT_MANIFEST_PATH || '', manifestBuildId: env.KNEXT_BUILD_ID || '' };
   delete env.KNEXT_MANIFEST_PATH;
   delete env.KNEXT_BUILD_ID;
+  // --learn-paths: count the paths users request.
+  launch.traffic = env.KNEXT_TRAFFIC === '1';
+  delete env.KNEXT_TRAFFIC;
   return launch;
 }
 
@@ -158,7 +162,7 @@ function createChannel(sock) {
 // and only while watching.
 // whenIdle(fn) runs fn once no user request is in flight (at once if none is); whenQuiet(fn, ms)
 // once none has been for ms either (a client's next request comes right after its last answer).
-function createBusyWatch(ch) {
+function createBusyWatch(ch, traffic) {
   var users = 0;
   var watching = false;
   var idleWaiters = [];
@@ -175,6 +179,7 @@ function createBusyWatch(ch) {
     },
     count: function countUser(req, res) {
       if (req.headers['x-knext-warmup'] === '1') return;
+      ch.safe('traffic', function () { traffic.count(req); });
       if (++users === 1 && watching) ch.send({ type: 'busy' });
       res.once('close', function () {
         lastEnd = Date.now();
@@ -194,6 +199,60 @@ function createBusyWatch(ch) {
         if (left <= 0) return fn();
         setTimeout(function () { ch.safe('quiet', function () { self.whenQuiet(fn, ms, since); }); }, left);
       });
+    }
+  };
+}
+
+// ---- traffic counts -------------------------------------------------------------------
+// --learn-paths (KNEXT_TRAFFIC=1): how often users requested each path, for the launcher to
+// warm the most requested routes first next time. The pathname only: never the query, a header
+// or the body. At most 200 distinct paths (new ones beyond are dropped) of at most 256 bytes of
+// printable ASCII without '"' or '\\' (so a report stays one small message); nothing under
+// /_next/. report() sends the counts since the last report and starts again from zero.
+function createTraffic(ch, on) {
+  var maxPaths = 200;
+  var maxBytes = 256;
+  var counts = new Map();
+  if (!on) return { count: function () {}, report: function () {} };
+
+  function pathOf(url) {
+    if (typeof url !== 'string' || url.charAt(0) !== '/') return '';
+    var end = url.length;
+    var q = url.indexOf('?');
+    if (q >= 0) end = q;
+    var hash = url.indexOf('#');
+    if (hash >= 0 && hash < end) end = hash;
+    if (end > maxBytes) return '';
+    var p = url.slice(0, end);
+    if (!/^\/[\x21-\x7e]*$/.test(p) || /["\\]/.test(p) || p.indexOf('/_next/') >= 0) return '';
+    return p;
+  }
+
+  // Health checks are not users: Knative's queue-proxy probes the app with K-Kubelet-Probe (or
+  // K-Network-Probe), the kubelet with a kube-probe/ user agent.
+  function isProbe(headers) {
+    var ua = headers['user-agent'];
+    return headers['k-kubelet-probe'] !== undefined || headers['k-network-probe'] !== undefined ||
+      (typeof ua === 'string' && (ua.indexOf('kube-probe/') === 0 || ua.indexOf('Knative-') === 0));
+  }
+
+  return {
+    count: function countPath(req) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return;
+      if (isProbe(req.headers)) return;
+      var p = pathOf(req.url);
+      if (!p) return;
+      var n = counts.get(p);
+      if (n !== undefined) counts.set(p, n + 1);
+      else if (counts.size < maxPaths) counts.set(p, 1);
+    },
+    // always: also when there is nothing to report (the launcher asked).
+    report: function reportTraffic(always) {
+      if (!counts.size && !always) return;
+      var paths = {};
+      counts.forEach(function (n, p) { paths[p] = n; });
+      counts = new Map();
+      ch.send({ type: 'traffic', paths: paths });
     }
   };
 }
@@ -366,7 +425,7 @@ function createNextPreload(ch, watch, mode) {
 // after its response until keepAliveTimeout (5 s), and node exits that much later. As Go's
 // Server.Shutdown does: once closing, responses not yet started say "Connection: close"
 // (node then ends the connection after them) and connections that go idle are closed.
-function createDrain(ch, hold, watch) {
+function createDrain(ch, hold, watch, traffic) {
   var inflight = new Set();
 
   function endAfter(server, res) {
@@ -402,6 +461,8 @@ function createDrain(ch, hold, watch) {
     var hadOwn = Object.prototype.hasOwnProperty.call(server, 'close');
     var prevClose = server.close;
     var hook = function close() {
+      // Before node exits (Next calls close() on SIGTERM): the launcher saves the counts.
+      ch.safe('traffic', function () { traffic.report(false); });
       ch.safe('close', function () { closePublic(server); });
       ch.safe('drain', function () { drain(server); });
       try {
@@ -855,10 +916,11 @@ function main() {
     }
   };
   var ch = h.ch;
-  var watch = createBusyWatch(ch);
+  var traffic = createTraffic(ch, launch.traffic);
+  var watch = createBusyWatch(ch, traffic);
   var flush = createCacheFlush(ch, launch, postwarm);
   var gate = createGate(h);
-  var redirect = createListenRedirect(h, gate, createDrain(ch, h.hold, watch));
+  var redirect = createListenRedirect(h, gate, createDrain(ch, h.hold, watch, traffic));
   var preload = createNextPreload(ch, watch, env.KNEXT_NEXT_PRELOAD);
   delete env.KNEXT_NEXT_PRELOAD;
 
@@ -870,6 +932,7 @@ function main() {
     }
     else if (type === 'watch') watch.set(!!(msg && msg.on));
     else if (type === 'preload') preload.start();
+    else if (type === 'traffic') traffic.report(true);
     else ch.send({ type: 'error', message: 'unknown message type: ' + type.slice(0, 100) });
   }
   // fail-open: if we already hold the app's server back, open it now;

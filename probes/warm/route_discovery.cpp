@@ -137,6 +137,7 @@ class Collector {
   void add_pattern(std::vector<std::string> segments, RouteKind kind) {
     std::string path = join_segments(segments);
     if (is_internal(path)) return skip(path, "Next.js internal");
+    patterns_.insert(url_path(path));  // as requests spell it: "/café" arrives as "/caf%C3%A9"
     if (!is_dynamic(path)) return add(path, kind);
     if (is_optional_catch_all(segments.back())) {
       // "/shop/[[...slug]]" also answers "/shop" when the rest needs nothing.
@@ -166,6 +167,7 @@ class Collector {
       out.routes.push_back({url_path(public_path(urls_, path)), kind, path, per_request});
     }
     for (const auto& [path, why] : skipped_) out.skipped.push_back(path + " (" + why + ")");
+    out.patterns.assign(patterns_.begin(), patterns_.end());
     return out;
   }
 
@@ -184,6 +186,7 @@ class Collector {
   std::map<std::string, std::string> skipped_;
   std::map<std::string, std::string> dynamic_;  // pattern -> first parameter it needs
   std::set<std::string> covered_;               // patterns with prerendered paths
+  std::set<std::string> patterns_;
 };
 
 // Each entry of a manifest's string -> string map; an error when it is not one.

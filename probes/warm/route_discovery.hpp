@@ -44,6 +44,10 @@ struct RouteDiscovery {
   AppUrls urls;
   std::vector<DiscoveredRoute> routes;  // sorted by route (before basePath), each path once
   std::vector<std::string> skipped;     // "path (why)", e.g. "/users/[id] (needs parameter id)"
+  // Every page and route handler pattern, dynamic ones included, without basePath and without
+  // "(group)"/"@slot" segments ("/posts/[slug]"), percent-encoded as routes are: what requested
+  // paths are matched against.
+  std::vector<std::string> patterns;
 };
 
 // app_dir: the directory holding server.js and .next/ (the standalone dir). Each manifest is

@@ -31,7 +31,14 @@ bool asked_for(const WarmPlanInput& in, const std::string& path) {
 WarmPlan plan_warm_paths(const WarmPlanInput& in, const std::optional<WarmRecord>& record) {
   WarmPlan plan;
   for (const auto& p : in.explicit_paths) add_once(plan.critical, p);
+  std::vector<std::string> learned;
+  if (in.auto_mode && !in.bake) {
+    for (const auto& p : in.learned) {
+      if (!skipped(in, p)) add_once(learned, p);
+    }
+  }
   if (plan.critical.empty()) {
+    if (!learned.empty()) plan.critical.push_back(learned.front());
     for (const auto& p : default_critical(in)) add_once(plan.critical, p);
     if (in.auto_mode && record) {
       for (const auto& p : record->paths) {
@@ -41,6 +48,11 @@ WarmPlan plan_warm_paths(const WarmPlanInput& in, const std::optional<WarmRecord
   }
   if (in.auto_mode) {
     auto& rest = in.bake ? plan.critical : plan.background;
+    for (const auto& p : learned) {
+      if (std::find(plan.critical.begin(), plan.critical.end(), p) == plan.critical.end()) {
+        add_once(rest, p);
+      }
+    }
     for (const auto& p : in.discovered) {
       if (skipped(in, p)) continue;
       if (std::find(plan.critical.begin(), plan.critical.end(), p) != plan.critical.end()) continue;

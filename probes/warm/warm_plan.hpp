@@ -24,11 +24,15 @@ struct WarmPlanInput {
   // The build's own critical paths (auto_critical_paths) when no --warm-path is given; empty:
   // "/" (no build to read).
   std::vector<std::string> auto_critical;
+  // Learned from traffic (traffic_record.hpp), most requested route first: concrete paths.
+  std::vector<std::string> learned;
 };
 
-// Critical: the explicit list if given, else the auto critical paths plus the paths the record
-// marks critical; at --prewarm also every discovered route. Background (auto only): every other
-// discovered route. --warm-skip removes discovered and recorded paths, never an explicit one. With
+// Critical: the explicit list if given, else the most requested learned path (auto only, not at
+// --prewarm), then the auto critical paths plus the paths the record marks critical; at
+// --prewarm also every discovered route. Background (auto only): the other learned paths in
+// traffic order, then every other discovered route. --warm-skip removes discovered, recorded
+// and learned paths, never an explicit one. With
 // hold_first (never at --prewarm) every critical path after the first is deferred instead.
 // The path was asked for: an explicit --warm-path, or an auto critical path without any. Only
 // these decide whether warm-up failed and are the critical paths --prewarm records.

@@ -65,6 +65,7 @@ struct WorkerOptions {
   bool hold_first = false;
   std::vector<std::string> skip;
   std::vector<std::string> paths;
+  std::vector<std::string> learned;
 };
 
 std::optional<WorkerOptions> parse_options(const std::vector<std::string>& args) {
@@ -80,6 +81,8 @@ std::optional<WorkerOptions> parse_options(const std::vector<std::string>& args)
       o.hold_first = true;
     } else if (args[i] == "--skip" && i + 1 < args.size()) {
       o.skip.push_back(args[++i]);
+    } else if (args[i] == kLearnedFlag && i + 1 < args.size() && args[i + 1].starts_with('/')) {
+      o.learned.push_back(args[++i]);
     } else if (!args[i].empty() && args[i].front() == '/') {
       o.paths.push_back(args[i]);
     } else {
@@ -601,6 +604,7 @@ int run_warm_worker(const std::vector<std::string>& args) {
   in.bake = options->bake;
   in.skip = options->skip;
   in.hold_first = options->hold_first;
+  in.learned = options->learned;
   if (in.auto_mode) {
     if (auto found = discover(worker, app_dir)) {
       for (const auto& r : found->routes) in.discovered.push_back(r.path);

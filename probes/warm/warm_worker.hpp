@@ -16,7 +16,8 @@
 //     "gate" once no critical path holds the gate, "bgdone\t<warmed>\t<total>\t<reason>",
 //     "log\t<info|warn>\t<text>".
 // Options: --auto (discover routes, warm the rest in the background), --bake (--prewarm: every
-// route before the gate, the record written), --skip GLOB (repeatable), and the two above.
+// route before the gate, the record written), --skip GLOB (repeatable), --learned PATH
+// (repeatable, most requested first: paths learned from traffic), and the two above.
 namespace knext {
 
 inline constexpr std::string_view kWarmWorkerFlag = "--warm-worker";
@@ -25,6 +26,8 @@ inline constexpr std::string_view kWaitNeedsAnswerFlag = "--wait-needs-answer";
 // Worker argument (--warm-gate=first): only the first critical path holds the gate; the others
 // are warmed after it opens, before the background routes.
 inline constexpr std::string_view kHoldFirstFlag = "--hold-first";
+// Worker argument, repeatable: a path learned from traffic, most requested first.
+inline constexpr std::string_view kLearnedFlag = "--learned";
 
 // The header every warm-up request carries.
 inline constexpr std::string_view kWarmupHeader = "x-knext-warmup: 1";

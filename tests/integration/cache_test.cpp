@@ -84,7 +84,9 @@ std::map<std::string, fs::file_time_type> snapshot(const fs::path& dir) {
   std::map<std::string, fs::file_time_type> files;
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file() && it->path().filename() != "knext-prewarm-pages.txt") {
+    // Not cache entries: the recorded pages and the traffic record (--learn-paths) change with use.
+    auto name = it->path().filename();
+    if (it->is_regular_file() && name != "knext-prewarm-pages.txt" && name != "knext-traffic") {
       files[it->path().string()] = it->last_write_time();
     }
   }

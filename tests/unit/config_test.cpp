@@ -324,3 +324,16 @@ TEST_CASE("--admin-host takes an IPv4 or IPv6 address; the default is every inte
     CHECK(r.error().message.find("an IPv4 or IPv6 address") != std::string::npos);
   }
 }
+
+TEST_CASE("--learn-paths: on with --cache-dir by default, else off; on/off and env") {
+  REQUIRE_FALSE(parse({})->learn_paths.has_value());
+  CHECK_FALSE(knext::effective_learn_paths(*parse({})));
+  CHECK(knext::effective_learn_paths(*parse({"--cache-dir", "/cache"})));
+  CHECK_FALSE(knext::effective_learn_paths(*parse({"--cache-dir", "/cache", "--learn-paths=off"})));
+  CHECK(knext::effective_learn_paths(*parse({"--learn-paths", "on"})));
+  CHECK_FALSE(knext::effective_learn_paths(
+      *parse({"--cache-dir", "/cache"}, {{"KNEXT_LEARN_PATHS", "off"}})));
+  auto bad = parse({"--learn-paths=yes"});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("--learn-paths") != std::string::npos);
+}

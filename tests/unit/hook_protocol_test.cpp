@@ -105,3 +105,26 @@ TEST_CASE("hook messages: next-preload's state, route count and time") {
   CHECK(bad->pages == 0);
   CHECK(bad->ms == 0);
 }
+
+TEST_CASE("hook protocol: traffic carries whole counts of at most 200 paths") {
+  auto m = knext::parse_hook_message(
+      R"({"type":"traffic","paths":{"/posts/hello":3,"/":1,"/neg":-1,"/half":1.5,"/s":"2"}})");
+  REQUIRE(m);
+  CHECK(m->type == "traffic");
+  REQUIRE(m->paths.size() == 2);
+  CHECK(m->paths[0] == std::pair<std::string, long long>{"/posts/hello", 3});
+  CHECK(m->paths[1] == std::pair<std::string, long long>{"/", 1});
+
+  std::string many = R"({"type":"traffic","paths":{)";
+  for (int i = 0; i < 300; ++i) {
+    many.append(i ? ",\"/p" : "\"/p").append(std::to_string(i)).append("\":1");
+  }
+  many += "}}";
+  auto capped = knext::parse_hook_message(many);
+  REQUIRE(capped);
+  CHECK(capped->paths.size() == knext::kMaxTrafficPaths);
+  // Other types never carry paths.
+  auto other = knext::parse_hook_message(R"({"type":"idle","paths":{"/":1}})");
+  REQUIRE(other);
+  CHECK(other->paths.empty());
+}

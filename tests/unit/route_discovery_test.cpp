@@ -2,7 +2,9 @@
 #include "probes/warm/route_discovery.hpp"
 
 #include <doctest/doctest.h>
+
 #include <unistd.h>
+#include <algorithm>
 
 #include <filesystem>
 #include <fstream>
@@ -82,6 +84,13 @@ TEST_CASE("route discovery: the fixture's real build lists every GET route and n
     CHECK_MESSAGE(has_skipped(*d, std::string(internal) + " (Next.js internal)"), internal);
   }
   CHECK_FALSE(has_skipped(*d, "/posts/[slug]"));  // its paths are listed instead
+  // Every pattern, dynamic ones too, for matching requested paths (traffic_record.hpp).
+  for (const char* pattern : {"/", "/posts/[slug]", "/users/[id]", "/legacy", "/api/checksum"}) {
+    CHECK_MESSAGE(std::find(d->patterns.begin(), d->patterns.end(), pattern) != d->patterns.end(),
+                  pattern);
+  }
+  CHECK(std::find(d->patterns.begin(), d->patterns.end(), "/_not-found") == d->patterns.end());
+  CHECK(d->urls.base_path.empty());
 }
 
 TEST_CASE("route discovery: groups, slots, interception, catch-alls, basePath as Next maps them") {
@@ -127,6 +136,12 @@ TEST_CASE("route discovery: groups, slots, interception, catch-alls, basePath as
   CHECK(has_skipped(*d, "/blog/gone (prerendered as an error page)"));
   CHECK(has_skipped(*d, "/blog/missing (prerendered as an error page)"));
   CHECK(has_skipped(*d, "/500 (Next.js internal)"));
+  CHECK(d->urls.base_path == "/base");
+  for (const char* pattern : {"/cart", "/docs/[[...slug]]", "/files/[...path]", "/blog/[id]",
+                              "/caf%C3%A9", "/dashboard"}) {
+    CHECK_MESSAGE(std::find(d->patterns.begin(), d->patterns.end(), pattern) != d->patterns.end(),
+                  pattern);
+  }
 }
 
 TEST_CASE("route discovery: a pages-only build without the optional manifests") {

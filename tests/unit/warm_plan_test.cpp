@@ -102,3 +102,51 @@ TEST_CASE("warm record: round-trips; malformed records are errors naming the fie
   REQUIRE_FALSE(bad_steady.ok());
   CHECK(bad_steady.error().message.find("steady_ms of /x") != std::string::npos);
 }
+
+TEST_CASE("warm plan, learned from traffic: the most requested path first, the rest lead") {
+  WarmPlanInput in;
+  in.auto_mode = true;
+  in.discovered = {"/", "/api/checksum", "/dynamic", "/list", "/posts/hello"};
+  in.learned = {"/posts/hello", "/list", "/posts/other", "/"};
+  auto plan = plan_warm_paths(in, std::nullopt);
+  // Premise: without the traffic / would be the only critical path.
+  WarmPlanInput untaught = in;
+  untaught.learned.clear();
+  REQUIRE(plan_warm_paths(untaught, std::nullopt).critical == Paths{"/"});
+  CHECK(plan.critical == Paths{"/posts/hello", "/"});
+  // Learned in traffic order (a dynamic route's recorded path included), then the rest.
+  CHECK(plan.background == Paths{"/list", "/posts/other", "/api/checksum", "/dynamic"});
+
+  in.hold_first = true;
+  auto first = plan_warm_paths(in, std::nullopt);
+  CHECK(first.critical == Paths{"/posts/hello"});
+  CHECK(first.deferred == Paths{"/"});
+}
+
+TEST_CASE("warm plan, learned: a hand-given --warm-path, --warm-skip and --prewarm win") {
+  WarmPlanInput in;
+  in.auto_mode = true;
+  in.explicit_paths = {"/slow"};
+  in.discovered = {"/", "/list", "/posts/hello"};
+  in.learned = {"/posts/hello", "/list"};
+  auto plan = plan_warm_paths(in, std::nullopt);
+  CHECK(plan.critical == Paths{"/slow"});
+  CHECK(plan.background == Paths{"/posts/hello", "/list", "/"});
+
+  WarmPlanInput skipped;
+  skipped.auto_mode = true;
+  skipped.learned = {"/posts/hello", "/list"};
+  skipped.skip = {"/posts/*"};
+  CHECK(plan_warm_paths(skipped, std::nullopt).critical == Paths{"/list", "/"});
+
+  WarmPlanInput bake;
+  bake.auto_mode = true;
+  bake.bake = true;
+  bake.discovered = {"/", "/list"};
+  bake.learned = {"/posts/hello"};
+  CHECK(plan_warm_paths(bake, std::nullopt).critical == Paths{"/", "/list"});
+
+  WarmPlanInput not_auto;
+  not_auto.learned = {"/posts/hello"};
+  CHECK(plan_warm_paths(not_auto, std::nullopt).critical == Paths{"/"});
+}
