@@ -94,10 +94,11 @@ else
   tail -20 "$LOGS/setup-queue-proxy.log"
   add_counts gate-setup 0 1
 fi
-# The compatibility-matrix apps (built from npm, cached like the fixture) on fixed ports: a fresh
-# network namespace.
+# The compatibility matrix: its apps (built from npm, cached like the fixture) and the fixture on
+# Node 20, 22, 24 and 26, on fixed ports: a fresh network namespace.
 run_matrix_tests() { run_in_netns "$ROOT/build/tests/matrix-tests" "$@"; }
-if "$ROOT/scripts/setup-matrix-apps.sh" >"$LOGS/setup-matrix-apps.log" 2>&1; then
+if "$ROOT/scripts/setup-matrix-apps.sh" >"$LOGS/setup-matrix-apps.log" 2>&1 &&
+  "$ROOT/scripts/setup-node-matrix.sh" >>"$LOGS/setup-matrix-apps.log" 2>&1; then
   run_doctest matrix run_matrix_tests
 else
   tail -20 "$LOGS/setup-matrix-apps.log"

@@ -37,6 +37,7 @@ constexpr int kAdminPort = 9901;  // the launcher's default
 
 struct App {
   std::string name;
+  std::string dir;                    // the app's source directory, from the repo root
   std::string root;                   // the critical path that holds the gate: `/` as served
   std::string renderer;               // then the per-request page the rule picks for this build
   std::vector<std::string> requests;  // every route, and paths that are not routes
@@ -46,22 +47,45 @@ struct App {
 const std::vector<App>& apps() {
   static const std::vector<App> all = {
       {"next14-pages",
+       "tests/fixtures/matrix/next14-pages",
        "/",
        "/ssr",
        {"/", "/ssr", "/ssr?q=1", "/isr", "/posts/7", "/posts/x", "/api/hello", "/nowhere"},
        "x-matrix-middleware: next14-pages"},
       {"next15-basepath",
+       "tests/fixtures/matrix/next15-basepath",
        "/shop",
        "/shop/search",
        {"/shop", "/shop/about", "/shop/search?q=knext", "/shop/items/42", "/shop/api/ping", "/",
         "/about", "/shop/nowhere"},
        "x-matrix-middleware: next15-basepath"},
+      {"next16-fixture",
+       "tests/fixtures/next-app",
+       "/",
+       "/list",
+       {"/", "/dynamic", "/list", "/search?q=a", "/posts/hello", "/users/7", "/legacy",
+        "/api/health", "/api/checksum", "/nowhere"},
+       "x-fixture-proxy: 1"},
   };
   return all;
 }
 
 fs::path standalone(const App& app) {
-  return kRoot / "tests" / "fixtures" / "matrix" / app.name / ".next" / "standalone";
+  return kRoot / app.dir / ".next" / "standalone";
+}
+
+// The Node versions of the matrix: the pinned 24 (.deps/node) and those
+// scripts/setup-node-matrix.sh installs beside it.
+struct Node {
+  int major = 0;
+  fs::path bin_dir;
+};
+std::vector<Node> node_versions() {
+  std::vector<Node> out{{24, kRoot / ".deps" / "node" / "bin"}};
+  for (int major : {20, 22, 26}) {
+    out.push_back({major, kRoot / ".deps" / ("node-" + std::to_string(major)) / "bin"});
+  }
+  return out;
 }
 
 bool contains(const std::string& text, const std::string& needle) {
@@ -129,23 +153,24 @@ bool accepts(int port) {
   return ok;
 }
 
-std::map<std::string, std::string> app_env() {
+std::map<std::string, std::string> app_env(const Node& node) {
   return {{"PORT", std::to_string(kAppPort)},
           {"HOSTNAME", "127.0.0.1"},
           {"NEXT_TELEMETRY_DISABLED", "1"},
-          {"PATH", (kRoot / ".deps" / "node" / "bin").string() + ":/usr/bin:/bin"}};
+          {"PATH", node.bin_dir.string() + ":/usr/bin:/bin"}};
 }
 
 // Plain `node server.js` in the app's standalone directory, stopped at scope exit.
 class PlainNode {
  public:
-  explicit PlainNode(const App& app) {
+  PlainNode(const App& app, const Node& node) {
     bp::environment env = boost::this_process::environment();
     for (const auto& entry : std::vector<std::string>{"NODE_OPTIONS", "NODE_COMPILE_CACHE"}) {
       env.erase(entry);
     }
-    for (const auto& [k, v] : app_env()) env[k] = v;
-    child_ = bp::child(bp::exe = node_bin(), bp::args = std::vector<std::string>{"server.js"}, env,
+    for (const auto& [k, v] : app_env(node)) env[k] = v;
+    child_ = bp::child(bp::exe = (node.bin_dir / "node").string(),
+                       bp::args = std::vector<std::string>{"server.js"}, env,
                        bp::std_out > (dir_.path() / "out").string(),
                        bp::std_err > (dir_.path() / "err").string(),
                        bp::start_dir = standalone(app).string());
@@ -190,10 +215,13 @@ const json::object* critical_entry(const json::value& doc, const std::string& pa
 }
 // Default flags as PID 1 warm the critical paths the build calls for, and every route answers as
 // under plain node.
-void check_app(const App& app) {
+void check_app(const App& app, const Node& node) {
   CAPTURE(app.name);
+  CAPTURE(node.major);
   REQUIRE_MESSAGE(fs::exists(standalone(app) / "server.js"),
                   "build the matrix apps first (scripts/setup-matrix-apps.sh)");
+  REQUIRE_MESSAGE(fs::exists(node.bin_dir / "node"),
+                  "install the matrix's Node versions first (scripts/setup-node-matrix.sh)");
   // The premise: `/` is prerendered, so `/` alone would load no per-request renderer, and the
   // rule adds this build's per-request page after it.
   auto found = knext::discover_routes(standalone(app));
@@ -206,15 +234,15 @@ void check_app(const App& app) {
 
   std::map<std::string, Answer> plain;
   {
-    PlainNode node(app);
-    REQUIRE_MESSAGE(eventually([] { return accepts(kAppPort); }, 30s), node.log());
+    PlainNode plain_node(app, node);
+    REQUIRE_MESSAGE(eventually([] { return accepts(kAppPort); }, 30s), plain_node.log());
     for (const auto& path : app.requests) plain[path] = get(kAppPort, path);
   }
   REQUIRE(eventually([] { return !accepts(kAppPort); }, 10s));
 
   LaunchOptions options;
   options.cwd = standalone(app).string();
-  options.env = app_env();
+  options.env = app_env(node);
   Launched launched({}, options);  // default flags, default command: node server.js
   REQUIRE_MESSAGE(launched.wait_for_err("phase gate-open", 60s), launched.err());
   auto doc = startup();
@@ -257,14 +285,20 @@ void check_app(const App& app) {
   for (const auto& path : app.requests) {
     CAPTURE(path);
     auto knext = get(kAppPort, path);
-    const auto& node = plain[path];
-    REQUIRE_MESSAGE(node.status != 0, node.error);
-    CHECK_MESSAGE(knext.status == node.status, knext.error);
-    bool node_tagged = contains(node.head, app.middleware_header);
+    const auto& by_node = plain[path];
+    REQUIRE_MESSAGE(by_node.status != 0, by_node.error);
+    CHECK_MESSAGE(knext.status == by_node.status, knext.error);
+    bool node_tagged = contains(by_node.head, app.middleware_header);
     CHECK(contains(knext.head, app.middleware_header) == node_tagged);
     // The premise that the middleware runs at all (Next 15 skips it for the bare basePath).
     if (path == app.renderer) CHECK(node_tagged);
   }
+  // Next's start banner names the public port, not the hook's internal one.
+  CHECK_MESSAGE(
+      contains(launched.out() + launched.err(), "http://127.0.0.1:" + std::to_string(kAppPort)),
+      launched.out());
+  // Node 20 has no compile cache API: said once, everything else works.
+  CHECK(contains(launched.err(), "module.flushCompileCache is not available") == (node.major < 22));
   launched.send(SIGTERM);
   auto done = launched.wait(15s);
   CHECK_MESSAGE((done.exit_code == 0 || done.exit_code == 128 + SIGTERM), done.err);
@@ -276,12 +310,23 @@ void check_app(const App& app) {
   }
 }
 
-}  // namespace
-
-TEST_CASE("matrix: next14-pages (Pages Router, static /) under the launcher as under plain node") {
-  check_app(apps().at(0));
+void check_on_every_node(const App& app) {
+  for (const auto& node : node_versions()) {
+    MESSAGE(app.name << " on node " << node.major);
+    check_app(app, node);
+  }
 }
 
-TEST_CASE("matrix: next15-basepath (App Router, basePath /shop) under the launcher as under node") {
-  check_app(apps().at(1));
+}  // namespace
+
+TEST_CASE("matrix: next14-pages (Pages Router, static /) on Node 20, 22, 24 and 26") {
+  check_on_every_node(apps().at(0));
+}
+
+TEST_CASE("matrix: next15-basepath (App Router, basePath /shop) on Node 20, 22, 24 and 26") {
+  check_on_every_node(apps().at(1));
+}
+
+TEST_CASE("matrix: the Next 16 fixture (App Router, proxy) on Node 20, 22, 24 and 26") {
+  check_on_every_node(apps().at(2));
 }
