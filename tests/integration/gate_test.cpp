@@ -1275,3 +1275,146 @@ TEST_CASE("--next-preload=next: Next preloads as it ships, nothing is held back"
   CHECK(app.wait_exit(10s) == 128 + SIGTERM);
   CHECK_MESSAGE(!contains(app.err(), "next-preload"), app.report());
 }
+
+// ---- --learn-paths: warm-up learned from traffic ---------------------------------------------
+
+namespace {
+
+// The lines of `log` that contain `needle`.
+std::string lines_with(const std::string& log, const std::string& needle) {
+  std::string out;
+  for (size_t at = 0; at < log.size();) {
+    size_t end = log.find('\n', at);
+    if (end == std::string::npos) end = log.size();
+    if (log.find(needle, at) < end) out += log.substr(at, end - at) + "\n";
+    at = end + 1;
+  }
+  return out;
+}
+
+std::optional<fs::path> find_record(const fs::path& volume) {
+  std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(volume, ec)) {
+    if (entry.path().filename() == "knext-traffic") return entry.path();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("--learn-paths: what users requested is saved at shutdown and warmed first next start") {
+  TempDir volume;
+  const std::vector<std::string> flags = {"--cache-dir", volume.path().string(), "--warm-timeout",
+                                          "60s"};
+  {
+    int port = free_port();
+    int admin = free_port();
+    Proc first("knext-launch", auto_argv(admin, flags),
+               {.env = app_env(port), .cwd = fixture_dir()});
+    // Background warming and the late flush done: every warm-up request is behind us.
+    auto done = wait_background(admin, "done", 90s);
+    REQUIRE_MESSAGE(done.is_object(), first.report());
+    REQUIRE_MESSAGE(done.at("warm_paths").as_array().at(0).at("path") == "/",
+                    json::serialize(done));
+    for (int i = 0; i < 4; ++i) {
+      auto r = http_get(port, "/posts/hello?ref=" + std::to_string(i), 10s);
+      REQUIRE_MESSAGE(r.status == 200, first.report());
+    }
+    REQUIRE(http_get(port, "/", 10s).status == 200);
+    REQUIRE(http_get(port, "/users/7", 10s).status == 200);  // dynamic, no manifest lists it
+    first.signal(SIGTERM);
+    REQUIRE_MESSAGE(first.wait_exit(30s).has_value(), first.report());
+    CHECK_MESSAGE(contains(first.report(), "learned paths: saved"), first.report());
+    MESSAGE("first start:\n" << lines_with(first.report(), "learned paths"));
+  }
+  auto record = find_record(volume.path());
+  REQUIRE_MESSAGE(record.has_value(), "no knext-traffic on the volume");
+  std::string text = read_file(*record);
+  MESSAGE("record:\n" << text);
+  CHECK(contains(text, "\t/posts/[slug]\t4\t/posts/hello\n"));
+  CHECK(contains(text, "\t/users/[id]\t1\t/users/7\n"));
+  CHECK_FALSE(contains(text, "ref="));  // never the query
+  const auto mode = fs::status(*record).permissions() & fs::perms::all;
+  CHECK(mode == (fs::perms::owner_read | fs::perms::owner_write));
+
+  int port = free_port();
+  int admin = free_port();
+  Proc second("knext-launch", auto_argv(admin, flags),
+              {.env = app_env(port), .cwd = fixture_dir()});
+  auto done = wait_background(admin, "done", 90s);
+  REQUIRE_MESSAGE(done.is_object(), second.report());
+  const auto& paths = done.at("warm_paths").as_array();
+  const auto& top = paths.at(0).as_object();
+  CHECK_MESSAGE(top.at("path") == "/posts/hello", json::serialize(done));
+  CHECK(top.at("background") == false);
+  CHECK(top.at("state") == "ok");
+  std::string log = second.report();
+  MESSAGE("second start:\n"
+          << lines_with(log, "learned paths") << lines_with(log, "phase warm-path-done")
+          << lines_with(log, "phase gate-open"));
+  size_t warmed = log.find("phase warm-path-done");
+  size_t gate = log.find("phase gate-open");
+  REQUIRE_MESSAGE(warmed != std::string::npos, log);
+  REQUIRE_MESSAGE(gate != std::string::npos, log);
+  CHECK_MESSAGE(warmed < gate, log);
+  CHECK_MESSAGE(
+      contains(log.substr(warmed, log.find('\n', warmed) - warmed), "/posts/hello -> 200"), log);
+  // The dynamic route nobody's manifest names is warmed too, in the background.
+  bool users = false;
+  for (const auto& w : paths) users = users || w.at("path") == "/users/7";
+  CHECK_MESSAGE(users, json::serialize(done));
+}
+
+TEST_CASE("--learn-paths: a damaged or untrusted record is a miss with one line; the app starts") {
+  TempDir volume;
+  const std::vector<std::string> flags = {"--cache-dir", volume.path().string(), "--warm-timeout",
+                                          "60s"};
+  {  // A first start makes the volume's build directory and saves a record.
+    int port = free_port();
+    int admin = free_port();
+    Proc first("knext-launch", auto_argv(admin, flags),
+               {.env = app_env(port), .cwd = fixture_dir()});
+    REQUIRE_MESSAGE(wait_background(admin, "done", 90s).is_object(), first.report());
+    REQUIRE(http_get(port, "/list", 10s).status == 200);
+    first.signal(SIGTERM);
+    REQUIRE_MESSAGE(first.wait_exit(30s).has_value(), first.report());
+  }
+  auto record = find_record(volume.path());
+  REQUIRE_MESSAGE(record.has_value(), "no knext-traffic on the volume");
+  REQUIRE(contains(read_file(*record), "\t/list\n"));
+
+  struct Bad {
+    const char* what;
+    std::string text;
+    fs::perms mode;
+    const char* logged;
+  };
+  const std::vector<Bad> cases = {
+      {"damaged", "# knext-traffic v1\n# build-id x\n9\t/list\n",
+       fs::perms::owner_read | fs::perms::owner_write, "not 4 tab-separated fields"},
+      {"another build's", "# knext-traffic v1\n# build-id other\n9\t/list\t9\t/list\n",
+       fs::perms::owner_read | fs::perms::owner_write, "of build other"},
+      {"writable by others", "# knext-traffic v1\n# build-id x\n", fs::perms::all,
+       "writable by group or others"},
+      {"oversized", std::string(70 * 1024, '#'), fs::perms::owner_read | fs::perms::owner_write,
+       ""},
+  };
+  for (const auto& bad : cases) {
+    CAPTURE(bad.what);
+    {
+      std::ofstream out(*record, std::ios::trunc);
+      out << bad.text;
+    }
+    fs::permissions(*record, bad.mode);
+    int port = free_port();
+    int admin = free_port();
+    Proc app("knext-launch", auto_argv(admin, flags), {.env = app_env(port), .cwd = fixture_dir()});
+    auto done = wait_background(admin, "done", 90s);
+    REQUIRE_MESSAGE(done.is_object(), app.report());
+    std::string ignored = lines_with(app.report(), "learned paths: record ignored");
+    CHECK_MESSAGE(std::count(ignored.begin(), ignored.end(), '\n') == 1, app.report());
+    CHECK_MESSAGE(contains(ignored, bad.logged), ignored);
+    CHECK(done.at("warm_paths").as_array().at(0).at("path") == "/");
+    CHECK(http_get(port, "/list", 10s).status == 200);
+  }
+}
