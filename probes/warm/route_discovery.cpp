@@ -1,5 +1,6 @@
 #include "probes/warm/route_discovery.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <functional>
 #include <map>
@@ -344,6 +345,11 @@ bool warm_skip_matches(std::string_view glob, std::string_view path) {
     return r;
   };
   return match(0, 0);
+}
+
+bool warm_skipped(const std::vector<std::string>& globs, std::string_view path) {
+  return std::any_of(globs.begin(), globs.end(),
+                     [&](const std::string& glob) { return warm_skip_matches(glob, path); });
 }
 
 const char* route_kind_name(RouteKind kind) {

@@ -59,6 +59,8 @@ Expected<RouteDiscovery> discover_routes(const std::filesystem::path& app_dir);
 // segment (no '/'), '**' any run including '/'; "/**" may also match nothing, so "/blog/**"
 // matches "/blog" as well as "/blog/a/b". Everything else matches itself.
 bool warm_skip_matches(std::string_view glob, std::string_view path);
+// Any of the --warm-skip globs matches `path`.
+bool warm_skipped(const std::vector<std::string>& globs, std::string_view path);
 
 // "app-page", "pages-page", "route-handler", "prerendered".
 const char* route_kind_name(RouteKind kind);

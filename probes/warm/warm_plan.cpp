@@ -8,8 +8,7 @@ namespace knext {
 namespace {
 
 bool skipped(const WarmPlanInput& in, const std::string& path) {
-  return std::any_of(in.skip.begin(), in.skip.end(),
-                     [&](const std::string& glob) { return warm_skip_matches(glob, path); });
+  return warm_skipped(in.skip, path);
 }
 
 void add_once(std::vector<std::string>& out, const std::string& path) {

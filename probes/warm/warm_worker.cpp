@@ -451,10 +451,7 @@ std::optional<RouteDiscovery> discover(Worker& worker, const std::string& app_di
 // Without --warm-path: the build's critical paths, chosen among the routes --warm-skip leaves.
 std::vector<std::string> choose_critical(Worker& worker, RouteDiscovery found,
                                          const std::vector<std::string>& skip) {
-  std::erase_if(found.routes, [&](const DiscoveredRoute& r) {
-    return std::any_of(skip.begin(), skip.end(),
-                       [&](const std::string& glob) { return warm_skip_matches(glob, r.path); });
-  });
+  std::erase_if(found.routes, [&](const DiscoveredRoute& r) { return warm_skipped(skip, r.path); });
   auto critical = auto_critical_paths(found);
   auto root = std::find_if(found.routes.begin(), found.routes.end(),
                            [](const DiscoveredRoute& r) { return r.route == "/"; });
