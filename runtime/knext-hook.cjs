@@ -188,19 +188,21 @@ function createBusyWatch(ch, traffic) {
         if (idleWaiters.length) setImmediate(wakeIdle);
       });
     },
-    whenIdle: function whenIdle(fn) {
-      if (users > 0) idleWaiters.push(fn);
-      else ch.safe('idle', fn);
-    },
-    whenQuiet: function whenQuiet(fn, ms, since) {
-      var self = this;
-      self.whenIdle(function () {
-        var left = Math.max(lastEnd, since || 0) + ms - Date.now();
-        if (left <= 0) return fn();
-        setTimeout(function () { ch.safe('quiet', function () { self.whenQuiet(fn, ms, since); }); }, left);
-      });
-    }
+    whenIdle: whenIdle,
+    whenQuiet: whenQuiet
   };
+  function whenIdle(fn) {
+    if (users > 0) idleWaiters.push(fn);
+    else ch.safe('idle', fn);
+  }
+  // notBefore: a time (Date.now()) fn never runs before, whatever users did.
+  function whenQuiet(fn, ms, notBefore) {
+    whenIdle(function () {
+      var left = Math.max(lastEnd + ms, notBefore || 0) - Date.now();
+      if (left <= 0) return fn();
+      setTimeout(function () { ch.safe('quiet', function () { whenQuiet(fn, ms, notBefore); }); }, left);
+    });
+  }
 }
 
 // ---- traffic counts -------------------------------------------------------------------
@@ -395,7 +397,7 @@ function createNextPreload(ch, watch, mode) {
         try { p = loadOne(server, item[0], item[1], item[2]); } catch (_) { p = null; }
         if (p && typeof p.then === 'function') p.then(next, next);
         else next();
-      }, QUIET_MS, t0 + START_QUIET_MS - QUIET_MS);
+      }, QUIET_MS, t0 + START_QUIET_MS);
     }
     step();
   }
